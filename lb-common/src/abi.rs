@@ -1,0 +1,242 @@
+//! Map keys and values: `#[repr(C)]`, explicit padding, sizes checked at compile time.
+//!
+//! Addresses are stored as four `u32` words holding the address bytes in network
+//! order, exactly as they sit in the packet (so the kernel copies, never swaps);
+//! IPv4 uses the IPv4-mapped form `::ffff:a.b.c.d`. Ports in keys are in network
+//! order for the same reason. Both sides are little-endian (`bpfel`, x86_64/aarch64).
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Index into the backend table and the rings.
+pub type BackendId = u32;
+
+/// An address as four network-order words, IPv4 mapped into IPv6.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Addr(pub [u32; 4]);
+
+/// The third word of an IPv4-mapped address (`::ffff:0:0/96`), as stored.
+pub const V4_MAPPED_WORD: u32 = u32::from_ne_bytes([0, 0, 0xff, 0xff]);
+
+impl Addr {
+    /// The IPv4-mapped form of a raw IPv4 header word.
+    #[inline(always)]
+    pub const fn from_v4_word(w: u32) -> Self {
+        Addr([0, 0, V4_MAPPED_WORD, w])
+    }
+
+    pub fn from_ip(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self::from_v4_word(u32::from_ne_bytes(v4.octets())),
+            IpAddr::V6(v6) => {
+                let o = v6.octets();
+                let w = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+                Addr([w(0), w(4), w(8), w(12)])
+            }
+        }
+    }
+
+    pub fn to_ip(self) -> IpAddr {
+        let [a, b, c, d] = self.0;
+        if a == 0 && b == 0 && c == V4_MAPPED_WORD {
+            return IpAddr::V4(Ipv4Addr::from(d.to_ne_bytes()));
+        }
+        let mut o = [0u8; 16];
+        for (i, w) in self.0.iter().enumerate() {
+            o[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+        IpAddr::V6(Ipv6Addr::from(o))
+    }
+}
+
+/// Key of [`crate::consts::MAP_VIPS`]. `port == 0` means every port of `addr`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VipKey {
+    pub addr: Addr,
+    /// Network order.
+    pub port: u16,
+    /// IP protocol number (6 TCP, 17 UDP).
+    pub proto: u8,
+    pub _pad: u8,
+}
+
+impl VipKey {
+    /// A key from host-order values.
+    pub fn new(addr: IpAddr, port: u16, proto: u8) -> Self {
+        VipKey {
+            addr: Addr::from_ip(addr),
+            port: port.to_be(),
+            proto,
+            _pad: 0,
+        }
+    }
+}
+
+/// Value of [`crate::consts::MAP_VIPS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Vip {
+    /// Index of this VIP's ring and counters (`0..MAX_VIPS`).
+    pub id: u32,
+    /// [`crate::consts::vip_flags`].
+    pub flags: u32,
+    /// Entries in this VIP's ring (the Maglev `M`, prime).
+    pub ring_size: u32,
+    pub _pad: u32,
+}
+
+/// Value of [`crate::consts::MAP_BACKENDS`]: where and how to send a flow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backend {
+    /// [`crate::consts::state`].
+    pub state: u32,
+    /// Interface to send on; `XDP_TX` when it is the ingress interface.
+    pub ifindex: u32,
+    /// The backend's MAC (DR next hop).
+    pub dst_mac: [u8; 6],
+    /// Our MAC on `ifindex`.
+    pub src_mac: [u8; 6],
+    /// The backend's address (for tunnel/NAT modes and for dumps).
+    pub addr: Addr,
+    /// The backend's port, host order (DR keeps the VIP port).
+    pub port: u16,
+    pub _pad: u16,
+}
+
+/// Key of [`crate::consts::MAP_FLOWS_V4`]: the client→VIP 5-tuple.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKeyV4 {
+    pub src: u32,
+    pub dst: u32,
+    /// Network order.
+    pub sport: u16,
+    /// Network order.
+    pub dport: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Key of [`crate::consts::MAP_FLOWS_V6`]: the client→VIP 5-tuple.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKeyV6 {
+    pub src: Addr,
+    pub dst: Addr,
+    /// Network order.
+    pub sport: u16,
+    /// Network order.
+    pub dport: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of the flow tables.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub backend: BackendId,
+    /// [`crate::consts::flow_flags`].
+    pub flags: u32,
+    /// Last time a packet of the flow was seen, `CLOCK_MONOTONIC` ns, refreshed
+    /// at most every [`FLOW_ATIME_GRANULARITY_NS`].
+    pub atime: u64,
+}
+
+/// How stale [`Flow::atime`] may get before the data path rewrites it (one write
+/// per flow per second instead of one per packet).
+pub const FLOW_ATIME_GRANULARITY_NS: u64 = 1_000_000_000;
+
+/// Value of [`crate::consts::MAP_CONFIG`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// [`crate::consts::config_flags`].
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+/// Per-CPU counters of one VIP or one backend.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Flows that were assigned here by the ring (not found in the flow table).
+    pub new_flows: u64,
+}
+
+impl Counters {
+    /// Sum of per-CPU values.
+    pub fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a Counters>) -> Counters {
+        per_cpu.into_iter().fold(Counters::default(), |a, c| Counters {
+            packets: a.packets.wrapping_add(c.packets),
+            bytes: a.bytes.wrapping_add(c.bytes),
+            new_flows: a.new_flows.wrapping_add(c.new_flows),
+        })
+    }
+}
+
+const _: () = assert!(size_of::<Addr>() == 16);
+const _: () = assert!(size_of::<VipKey>() == 20);
+const _: () = assert!(size_of::<Vip>() == 16);
+const _: () = assert!(size_of::<Backend>() == 40);
+const _: () = assert!(size_of::<FlowKeyV4>() == 16);
+const _: () = assert!(size_of::<FlowKeyV6>() == 40);
+const _: () = assert!(size_of::<Flow>() == 16);
+const _: () = assert!(size_of::<Counters>() == 24);
+const _: () = assert!(size_of::<Config>() == 8);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+
+    // SAFETY: every type here is `#[repr(C)]`, `Copy`, made only of integers and
+    // integer arrays, with explicit padding fields, so any byte pattern is valid and
+    // there are no uninitialised bytes.
+    unsafe impl aya::Pod for Addr {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for VipKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Vip {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Backend {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for FlowKeyV4 {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for FlowKeyV6 {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Flow {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Counters {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Config {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addr_round_trips_v4_and_v6() {
+        for ip in [
+            "192.0.2.7".parse::<IpAddr>().unwrap(),
+            "2001:db8::42".parse().unwrap(),
+            "::".parse().unwrap(),
+        ] {
+            assert_eq!(Addr::from_ip(ip).to_ip(), ip);
+        }
+        // The stored words are the packet bytes, in order.
+        let a = Addr::from_ip("10.1.2.3".parse().unwrap());
+        assert_eq!(a.0[3].to_ne_bytes(), [10, 1, 2, 3]);
+        assert_eq!(a.0[2].to_ne_bytes(), [0, 0, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn vip_key_port_is_network_order() {
+        let k = VipKey::new("10.0.0.1".parse().unwrap(), 80, 6);
+        assert_eq!(k.port.to_ne_bytes(), [0, 80]);
+    }
+}

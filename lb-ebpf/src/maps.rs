@@ -1,0 +1,55 @@
+//! The data path's maps. Names, sizes and value types come from lb-common; the
+//! loader may resize the flow tables before load.
+
+use aya_ebpf::{
+    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, LruHashMap, PerCpuArray},
+    macros::btf_map,
+};
+use lb_common::{
+    abi::{Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey},
+    consts::{
+        BPF_F_INNER_MAP, BPF_F_NO_COMMON_LRU, DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE,
+        MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS, Reason,
+    },
+};
+
+const VIPS: usize = MAX_VIPS as usize;
+const BACKENDS: usize = MAX_BACKENDS as usize;
+const FLOWS: usize = DEFAULT_FLOW_TABLE_SIZE as usize;
+const LRU_FLAGS: usize = BPF_F_NO_COMMON_LRU as usize;
+
+/// A VIP's Maglev ring. `BPF_F_INNER_MAP` lets each VIP's ring have its own size.
+pub type Ring = Array<BackendId, { DEFAULT_RING_SIZE as usize }, { BPF_F_INNER_MAP as usize }>;
+
+#[btf_map]
+pub static LB_VIPS: HashMap<VipKey, Vip, VIPS> = HashMap::new();
+
+#[btf_map]
+pub static LB_VIP_ADDRS: HashMap<Addr, u32, VIPS> = HashMap::new();
+
+#[btf_map]
+pub static LB_RINGS: ArrayOfMaps<Ring, VIPS> = ArrayOfMaps::new();
+
+#[btf_map]
+pub static LB_BACKENDS: Array<Backend, BACKENDS> = Array::new();
+
+#[btf_map]
+pub static LB_FLOWS_V4: LruHashMap<FlowKeyV4, Flow, FLOWS, LRU_FLAGS> = LruHashMap::new();
+
+#[btf_map]
+pub static LB_FLOWS_V6: LruHashMap<FlowKeyV6, Flow, FLOWS, LRU_FLAGS> = LruHashMap::new();
+
+#[btf_map]
+pub static LB_VIP_STATS: PerCpuArray<Counters, VIPS> = PerCpuArray::new();
+
+#[btf_map]
+pub static LB_BE_STATS: PerCpuArray<Counters, BACKENDS> = PerCpuArray::new();
+
+#[btf_map]
+pub static LB_REASONS: PerCpuArray<u64, { Reason::COUNT as usize }> = PerCpuArray::new();
+
+#[btf_map]
+pub static LB_TX_PORTS: DevMapHash<{ MAX_TX_PORTS as usize }> = DevMapHash::new();
+
+#[btf_map]
+pub static LB_CONFIG: Array<Config, 1> = Array::new();

@@ -1,0 +1,150 @@
+//! Header layouts and the one bounds-checked accessor every packet read goes through.
+
+use aya_ebpf::programs::XdpContext;
+
+pub const ETH_HLEN: usize = 14;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86DD;
+pub const ETH_P_8021Q: u16 = 0x8100;
+
+pub const IPPROTO_HOPOPTS: u8 = 0;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ROUTING: u8 = 43;
+pub const IPPROTO_FRAGMENT: u8 = 44;
+pub const IPPROTO_ICMPV6: u8 = 58;
+pub const IPPROTO_DSTOPTS: u8 = 60;
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+/// IPv4 "more fragments" flag and fragment offset mask (host order).
+pub const IP_MF: u16 = 0x2000;
+pub const IP_OFFSET: u16 = 0x1fff;
+
+#[repr(C)]
+pub struct EthHdr {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    pub proto: u16,
+}
+
+#[repr(C)]
+pub struct VlanHdr {
+    pub tci: u16,
+    pub proto: u16,
+}
+
+#[repr(C)]
+pub struct Ipv4Hdr {
+    pub version_ihl: u8,
+    pub tos: u8,
+    pub tot_len: u16,
+    pub id: u16,
+    pub frag_off: u16,
+    pub ttl: u8,
+    pub proto: u8,
+    pub check: u16,
+    pub src: u32,
+    pub dst: u32,
+}
+
+#[repr(C)]
+pub struct Ipv6Hdr {
+    pub vtc_flow: u32,
+    pub payload_len: u16,
+    pub next_hdr: u8,
+    pub hop_limit: u8,
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+}
+
+/// First two bytes of every IPv6 extension header we walk.
+#[repr(C)]
+pub struct Ipv6ExtHdr {
+    pub next_hdr: u8,
+    pub hdr_len: u8,
+}
+
+/// The part of TCP and UDP headers both start with.
+#[repr(C)]
+pub struct Ports {
+    pub src: u16,
+    pub dst: u16,
+}
+
+#[repr(C)]
+pub struct TcpHdr {
+    pub src: u16,
+    pub dst: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// Data offset (high nibble) and reserved bits.
+    pub doff: u8,
+    pub flags: u8,
+    pub window: u16,
+    pub check: u16,
+    pub urg: u16,
+}
+
+#[repr(C)]
+pub struct UdpHdr {
+    pub src: u16,
+    pub dst: u16,
+    pub len: u16,
+    pub check: u16,
+}
+
+#[repr(C)]
+pub struct IcmpHdr {
+    pub kind: u8,
+    pub code: u8,
+    pub check: u16,
+    pub rest: u32,
+}
+
+/// Pointer to a `T` at `off` bytes into the packet, or `None` when the packet is
+/// shorter. The only way this crate reads packet memory.
+#[inline(always)]
+pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*mut T> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + off + size_of::<T>() > end {
+        return None;
+    }
+    Some((start + off) as *mut T)
+}
+
+/// Copy of a `T` at `off` (unaligned-safe).
+#[inline(always)]
+pub fn read<T>(ctx: &XdpContext, off: usize) -> Option<T> {
+    let p = ptr_at::<T>(ctx, off)?;
+    // SAFETY: `ptr_at` checked that `size_of::<T>()` bytes at `p` lie inside the packet.
+    Some(unsafe { p.read_unaligned() })
+}
+
+/// Ones'-complement sum of the IPv4 header is 0xffff when its checksum is right
+/// (RFC 1071). `ihl` is in 32-bit words, already checked to be 5..=15.
+#[inline(always)]
+pub fn ipv4_header_ok(ctx: &XdpContext, l3: usize, ihl: usize) -> bool {
+    let mut sum: u64 = 0;
+    let mut i = 0usize;
+    while i < 15 {
+        if i >= ihl {
+            break;
+        }
+        match read::<u32>(ctx, l3 + i * 4) {
+            Some(w) => sum += w as u64,
+            None => return false,
+        }
+        i += 1;
+    }
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum == 0xffff
+}
