@@ -103,6 +103,11 @@ pub struct Backend {
     /// The backend's port, host order (DR keeps the VIP port).
     pub port: u16,
     pub _pad: u16,
+    /// The [`Vip::id`] this backend serves (a backend id belongs to one VIP, as
+    /// an LVS real server belongs to one virtual service). Not read by the
+    /// data path; it makes the pinned maps self-describing for a restarted agent.
+    pub vip: u32,
+    pub _pad2: u32,
 }
 
 /// Key of [`crate::consts::MAP_FLOWS_V4`]: the client→VIP 5-tuple.
@@ -182,7 +187,7 @@ impl Counters {
 const _: () = assert!(size_of::<Addr>() == 16);
 const _: () = assert!(size_of::<VipKey>() == 20);
 const _: () = assert!(size_of::<Vip>() == 16);
-const _: () = assert!(size_of::<Backend>() == 40);
+const _: () = assert!(size_of::<Backend>() == 48);
 const _: () = assert!(size_of::<FlowKeyV4>() == 16);
 const _: () = assert!(size_of::<FlowKeyV6>() == 40);
 const _: () = assert!(size_of::<Flow>() == 16);

@@ -77,6 +77,10 @@ pub const NO_BACKEND: u32 = u32::MAX;
 
 /// `BPF_F_INNER_MAP`: lets inner rings of different sizes share one outer map.
 pub const BPF_F_INNER_MAP: u32 = 1 << 12;
+/// `BPF_F_MMAPABLE`: userspace fills a new ring through `mmap`, not 65537 syscalls.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+/// Flags of every ring (inner map): the template and each ring must agree.
+pub const RING_MAP_FLAGS: u32 = BPF_F_INNER_MAP | BPF_F_MMAPABLE;
 /// `BPF_F_NO_COMMON_LRU`: per-CPU LRU lists for the flow tables (less contention).
 pub const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
 

@@ -8,7 +8,7 @@ use aya_ebpf::{
 use lb_common::{
     abi::{Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey},
     consts::{
-        BPF_F_INNER_MAP, BPF_F_NO_COMMON_LRU, DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE,
+        BPF_F_NO_COMMON_LRU, RING_MAP_FLAGS, DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE,
         MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS, Reason,
     },
 };
@@ -18,8 +18,9 @@ const BACKENDS: usize = MAX_BACKENDS as usize;
 const FLOWS: usize = DEFAULT_FLOW_TABLE_SIZE as usize;
 const LRU_FLAGS: usize = BPF_F_NO_COMMON_LRU as usize;
 
-/// A VIP's Maglev ring. `BPF_F_INNER_MAP` lets each VIP's ring have its own size.
-pub type Ring = Array<BackendId, { DEFAULT_RING_SIZE as usize }, { BPF_F_INNER_MAP as usize }>;
+/// A VIP's Maglev ring (the template; `BPF_F_INNER_MAP` lets each VIP's ring
+/// have its own size).
+pub type Ring = Array<BackendId, { DEFAULT_RING_SIZE as usize }, { RING_MAP_FLAGS as usize }>;
 
 #[btf_map]
 pub static LB_VIPS: HashMap<VipKey, Vip, VIPS> = HashMap::new();

@@ -1,0 +1,527 @@
+//! The only code that loads lb's XDP programs and writes its maps.
+//!
+//! [`Dataplane::open`] loads the embedded object. With a pin directory it first
+//! reuses whatever maps are pinned there (a restarted agent adopts the running
+//! data path: flows, rings and counters survive) and pins what it creates;
+//! [`Dataplane::attach`] either creates an XDP link and pins it, or atomically
+//! swaps the new program into the pinned link. Nothing here detaches on drop:
+//! the data path keeps forwarding until [`teardown`] removes the pins.
+
+mod ring;
+
+use std::{
+    collections::BTreeMap,
+    fs, io,
+    os::fd::{AsFd as _, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, ArrayOfMaps, DevMapHash, HashMap, MapData, MapError, PerCpuArray},
+    programs::{ProgramError, Xdp, XdpMode, links::FdLink, links::PinnedLink, xdp::XdpLink},
+};
+use lb_common::{
+    abi::{Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey},
+    consts::{
+        ALL_MAPS, MAP_BACKEND_STATS, MAP_BACKENDS, MAP_CONFIG, MAP_FLOWS_V4, MAP_FLOWS_V6,
+        MAP_REASONS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_STATS, MAP_VIPS, PROG_LB,
+        PROG_PASS, PROG_TX, Reason,
+    },
+};
+pub use ring::read_slots;
+use ring::RingMap;
+
+/// The XDP object, built by `build.rs` from lb-ebpf.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf"));
+
+/// Errors of the data path, each naming what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error("loading the XDP object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: MapError,
+    },
+    #[error("map {name} is missing from the object")]
+    MissingMap { name: &'static str },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("pinned map {name} does not match this build ({detail}); run `lb-ctl teardown` to start over (drops flows)")]
+    Incompatible { name: &'static str, detail: String },
+    #[error("interface {0}: {1}")]
+    Attach(String, String),
+    #[error("creating a ring of {slots} slots: {source}")]
+    Ring {
+        slots: usize,
+        #[source]
+        source: io::Error,
+    },
+}
+
+type Result<T, E = DataplaneError> = std::result::Result<T, E>;
+
+fn map_err(name: &'static str) -> impl FnOnce(MapError) -> DataplaneError {
+    move |source| DataplaneError::Map { name, source }
+}
+
+/// How to load the data path.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where maps and links are pinned (`/sys/fs/bpf/lb`); `None` keeps
+    /// everything private to this process (packet tests, benchmarks).
+    pub pin_dir: Option<PathBuf>,
+    /// Entries per flow table (IPv4 and IPv6 each).
+    pub flow_table_size: u32,
+    /// aya-log level compiled into the loaded program; `Off` costs nothing.
+    pub ebpf_log: log::LevelFilter,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pin_dir: None,
+            flow_table_size: lb_common::consts::DEFAULT_FLOW_TABLE_SIZE,
+            ebpf_log: log::LevelFilter::Off,
+        }
+    }
+}
+
+/// aya-log's level numbering (`aya_log_common::Level`, 1 = error … 5 = trace).
+fn aya_log_level(l: log::LevelFilter) -> u8 {
+    match l {
+        log::LevelFilter::Off => 0,
+        log::LevelFilter::Error => 1,
+        log::LevelFilter::Warn => 2,
+        log::LevelFilter::Info => 3,
+        log::LevelFilter::Debug => 4,
+        log::LevelFilter::Trace => 5,
+    }
+}
+
+/// The loaded programs and their maps.
+pub struct Dataplane {
+    ebpf: Ebpf,
+    pin_dir: Option<PathBuf>,
+    /// True when the maps came from pins left by an earlier run.
+    adopted: bool,
+    vips: HashMap<MapData, VipKey, Vip>,
+    vip_addrs: HashMap<MapData, Addr, u32>,
+    rings: ArrayOfMaps<MapData, MapData>,
+    /// A second handle on the outer ring map: aya's `ArrayOfMaps` cannot delete.
+    rings_fd: OwnedFd,
+    backends: Array<MapData, Backend>,
+    flows_v4: HashMap<MapData, FlowKeyV4, Flow>,
+    flows_v6: HashMap<MapData, FlowKeyV6, Flow>,
+    vip_stats: PerCpuArray<MapData, Counters>,
+    backend_stats: PerCpuArray<MapData, Counters>,
+    reasons: PerCpuArray<MapData, u64>,
+    tx_ports: DevMapHash<MapData>,
+    config: Array<MapData, Config>,
+}
+
+impl Dataplane {
+    /// Loads the object, reusing and pinning maps under `opts.pin_dir`.
+    pub fn open(opts: &Options) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        let level = aya_log_level(opts.ebpf_log);
+        loader
+            .override_global("AYA_LOG_LEVEL", &level, true)
+            .map_max_entries(MAP_FLOWS_V4, opts.flow_table_size)
+            .map_max_entries(MAP_FLOWS_V6, opts.flow_table_size);
+        let mut adopted = false;
+        let map_dir = opts.pin_dir.as_ref().map(|d| d.join("maps"));
+        let pins: Vec<(&'static str, PathBuf)> = match &map_dir {
+            Some(dir) => {
+                fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
+                    op: "creating pin directory",
+                    path: dir.clone(),
+                    source,
+                })?;
+                ALL_MAPS.iter().map(|&n| (n, dir.join(n))).collect()
+            }
+            None => Vec::new(),
+        };
+        for (name, path) in &pins {
+            adopted |= path.exists();
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT)?;
+        for name in [PROG_LB, PROG_PASS, PROG_TX] {
+            xdp_mut(&mut ebpf, name)?
+                .load()
+                .map_err(|source| DataplaneError::Program { name, source })?;
+        }
+        let mut take = |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::MissingMap { name });
+        let rings = take(MAP_RINGS)?;
+        let rings_fd = match &rings {
+            aya::maps::Map::ArrayOfMaps(d) => d.fd().as_fd().try_clone_to_owned().map_err(|source| DataplaneError::Io {
+                op: "duplicating fd of",
+                path: PathBuf::from(MAP_RINGS),
+                source,
+            })?,
+            _ => {
+                return Err(DataplaneError::Incompatible {
+                    name: MAP_RINGS,
+                    detail: "not an array of maps".into(),
+                });
+            }
+        };
+        let dp = Dataplane {
+            vips: take(MAP_VIPS)?.try_into().map_err(map_err(MAP_VIPS))?,
+            vip_addrs: take(MAP_VIP_ADDRS)?.try_into().map_err(map_err(MAP_VIP_ADDRS))?,
+            rings: rings.try_into().map_err(map_err(MAP_RINGS))?,
+            rings_fd,
+            backends: take(MAP_BACKENDS)?.try_into().map_err(map_err(MAP_BACKENDS))?,
+            flows_v4: lru(take(MAP_FLOWS_V4)?, MAP_FLOWS_V4)?,
+            flows_v6: lru(take(MAP_FLOWS_V6)?, MAP_FLOWS_V6)?,
+            vip_stats: take(MAP_VIP_STATS)?.try_into().map_err(map_err(MAP_VIP_STATS))?,
+            backend_stats: take(MAP_BACKEND_STATS)?.try_into().map_err(map_err(MAP_BACKEND_STATS))?,
+            reasons: take(MAP_REASONS)?.try_into().map_err(map_err(MAP_REASONS))?,
+            tx_ports: take(MAP_TX_PORTS)?.try_into().map_err(map_err(MAP_TX_PORTS))?,
+            config: take(MAP_CONFIG)?.try_into().map_err(map_err(MAP_CONFIG))?,
+            ebpf,
+            pin_dir: opts.pin_dir.clone(),
+            adopted,
+        };
+        Ok(dp)
+    }
+
+    /// Whether this run adopted maps pinned by an earlier one.
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
+
+    /// The load-balancing program (tests run packets through it).
+    pub fn program(&mut self, name: &'static str) -> Result<&mut Xdp> {
+        xdp_mut(&mut self.ebpf, name)
+    }
+
+    /// Attaches the load balancer to `iface` (in the caller's network
+    /// namespace). With a pin directory the link is pinned, and an already
+    /// pinned link is atomically switched to this program instead.
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        let link_path = self.pin_dir.as_ref().map(|d| d.join("links").join(iface));
+        let prog = xdp_mut(&mut self.ebpf, PROG_LB)?;
+        let attach_err = |e: ProgramError| DataplaneError::Attach(iface.to_owned(), e.to_string());
+        if let Some(path) = &link_path
+            && path.exists()
+        {
+            let pinned = PinnedLink::from_pin(path).map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
+            let link = XdpLink::try_from(FdLink::from(pinned))
+                .map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
+            prog.attach_to_link(link).map_err(attach_err)?;
+            return Ok(());
+        }
+        let id = prog.attach(iface, mode).map_err(attach_err)?;
+        if let Some(path) = link_path {
+            let link = prog.take_link(id).map_err(attach_err)?;
+            let fd_link = FdLink::try_from(link).map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
+                op: "creating pin directory",
+                path: dir.to_owned(),
+                source,
+            })?;
+            fd_link
+                .pin(&path)
+                .map_err(|e| DataplaneError::Attach(iface.to_owned(), format!("pinning link at {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Attaches the pass-only program to `iface` for as long as this
+    /// `Dataplane` lives (the peer of a veth that receives `XDP_TX` frames).
+    pub fn attach_pass(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        let prog = xdp_mut(&mut self.ebpf, PROG_PASS)?;
+        prog.attach(iface, mode)
+            .map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
+        Ok(())
+    }
+
+    /// Interfaces with a pinned link.
+    pub fn attached(&self) -> Vec<String> {
+        let Some(dir) = &self.pin_dir else { return Vec::new() };
+        let mut v: Vec<String> = fs::read_dir(dir.join("links"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Removes the pinned link of `iface` (detaching it).
+    pub fn detach(&mut self, iface: &str) -> Result<()> {
+        let Some(dir) = &self.pin_dir else { return Ok(()) };
+        let path = dir.join("links").join(iface);
+        fs::remove_file(&path).map_err(|source| DataplaneError::Io {
+            op: "unpinning link",
+            path,
+            source,
+        })
+    }
+
+    pub fn set_config(&mut self, config: Config) -> Result<()> {
+        self.config.set(0, config, 0).map_err(map_err(MAP_CONFIG))
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        self.config.get(&0, 0).map_err(map_err(MAP_CONFIG))
+    }
+
+    pub fn set_vip(&mut self, key: VipKey, vip: Vip) -> Result<()> {
+        self.vips.insert(key, vip, 0).map_err(map_err(MAP_VIPS))
+    }
+
+    pub fn remove_vip(&mut self, key: &VipKey) -> Result<()> {
+        ignore_missing(self.vips.remove(key)).map_err(map_err(MAP_VIPS))
+    }
+
+    /// Every VIP in the map.
+    pub fn vips(&self) -> Result<Vec<(VipKey, Vip)>> {
+        self.vips.iter().collect::<Result<_, _>>().map_err(map_err(MAP_VIPS))
+    }
+
+    /// Records how many VIPs use `addr` (0 removes it).
+    pub fn set_vip_addr(&mut self, addr: Addr, count: u32) -> Result<()> {
+        if count == 0 {
+            ignore_missing(self.vip_addrs.remove(&addr)).map_err(map_err(MAP_VIP_ADDRS))
+        } else {
+            self.vip_addrs.insert(addr, count, 0).map_err(map_err(MAP_VIP_ADDRS))
+        }
+    }
+
+    pub fn vip_addrs(&self) -> Result<Vec<(Addr, u32)>> {
+        self.vip_addrs.iter().collect::<Result<_, _>>().map_err(map_err(MAP_VIP_ADDRS))
+    }
+
+    /// Replaces VIP `vip_id`'s ring with `slots` in one map update.
+    pub fn set_ring(&mut self, vip_id: u32, slots: &[BackendId]) -> Result<()> {
+        let ring = RingMap::new(slots).map_err(|source| DataplaneError::Ring {
+            slots: slots.len(),
+            source,
+        })?;
+        let data = MapData::from_fd(ring.fd).map_err(map_err(MAP_RINGS))?;
+        self.rings.set(vip_id, &data, 0).map_err(map_err(MAP_RINGS))
+    }
+
+    /// The ring of VIP `vip_id` as the data path sees it (`None`: no ring).
+    pub fn ring(&self, vip_id: u32) -> Result<Option<Vec<BackendId>>> {
+        let inner = match self.rings.get(&vip_id, 0) {
+            Ok(m) => m,
+            Err(MapError::KeyNotFound) => return Ok(None),
+            Err(e) => return Err(map_err(MAP_RINGS)(e)),
+        };
+        let info = inner.info().map_err(map_err(MAP_RINGS))?;
+        let fd: OwnedFd = inner.fd().as_fd().try_clone_to_owned().map_err(|source| DataplaneError::Io {
+            op: "duplicating ring fd",
+            path: PathBuf::from(MAP_RINGS),
+            source,
+        })?;
+        let slots = read_slots(&fd, info.max_entries() as usize).map_err(|source| DataplaneError::Ring {
+            slots: info.max_entries() as usize,
+            source,
+        })?;
+        Ok(Some(slots))
+    }
+
+    /// Drops VIP `vip_id`'s ring (the VIP is gone); the kernel frees it once
+    /// no packet uses it.
+    pub fn clear_ring(&mut self, vip_id: u32) -> Result<()> {
+        match ring::delete_slot(&self.rings_fd, vip_id) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r.map_err(|source| DataplaneError::Io {
+                op: "clearing ring",
+                path: PathBuf::from(MAP_RINGS),
+                source,
+            }),
+        }
+    }
+
+    pub fn set_backend(&mut self, id: BackendId, backend: Backend) -> Result<()> {
+        self.backends.set(id, backend, 0).map_err(map_err(MAP_BACKENDS))
+    }
+
+    pub fn backend(&self, id: BackendId) -> Result<Backend> {
+        self.backends.get(&id, 0).map_err(map_err(MAP_BACKENDS))
+    }
+
+    /// Every backend slot in use (state != unused).
+    pub fn backends(&self) -> Result<Vec<(BackendId, Backend)>> {
+        let mut out = Vec::new();
+        for (i, b) in self.backends.iter().enumerate() {
+            let b = b.map_err(map_err(MAP_BACKENDS))?;
+            if b.state != lb_common::consts::state::UNUSED {
+                out.push((i as BackendId, b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes `ifindex` a redirect target (a backend behind another interface).
+    pub fn add_tx_port(&mut self, ifindex: u32) -> Result<()> {
+        self.tx_ports
+            .insert(ifindex, ifindex, None, 0)
+            .map_err(|e| DataplaneError::Attach(format!("ifindex {ifindex}"), e.to_string()))
+    }
+
+    pub fn vip_counters(&self, vip_id: u32) -> Result<Counters> {
+        let v = self.vip_stats.get(&vip_id, 0).map_err(map_err(MAP_VIP_STATS))?;
+        Ok(Counters::sum(v.iter()))
+    }
+
+    pub fn backend_counters(&self, id: BackendId) -> Result<Counters> {
+        let v = self.backend_stats.get(&id, 0).map_err(map_err(MAP_BACKEND_STATS))?;
+        Ok(Counters::sum(v.iter()))
+    }
+
+    /// Zeroes a backend's counters (its id is being given to a new backend).
+    pub fn reset_backend_counters(&mut self, id: BackendId) -> Result<()> {
+        let zeros = vec![Counters::default(); aya::util::nr_cpus().map_err(|(path, source)| DataplaneError::Io {
+            op: "counting CPUs",
+            path: PathBuf::from(path),
+            source,
+        })?];
+        let values = zeros.try_into().map_err(|source| DataplaneError::Io {
+            op: "zeroing counters",
+            path: PathBuf::from(MAP_BACKEND_STATS),
+            source,
+        })?;
+        self.backend_stats.set(id, values, 0).map_err(map_err(MAP_BACKEND_STATS))
+    }
+
+    /// Packets per [`Reason`], summed over CPUs.
+    pub fn reasons(&self) -> Result<BTreeMap<&'static str, u64>> {
+        let mut out = BTreeMap::new();
+        for r in Reason::ALL {
+            let v = self.reasons.get(&(r as u32), 0).map_err(map_err(MAP_REASONS))?;
+            out.insert(r.name(), v.iter().copied().fold(0u64, u64::wrapping_add));
+        }
+        Ok(out)
+    }
+
+    /// Every flow in both tables (IPv4 keys mapped into [`Addr`]).
+    pub fn flows(&self) -> Result<Vec<FlowEntry>> {
+        let mut out = Vec::new();
+        for kv in self.flows_v4.iter() {
+            let (k, f) = kv.map_err(map_err(MAP_FLOWS_V4))?;
+            out.push(FlowEntry {
+                src: Addr::from_v4_word(k.src),
+                dst: Addr::from_v4_word(k.dst),
+                sport: u16::from_be(k.sport),
+                dport: u16::from_be(k.dport),
+                proto: k.proto,
+                flow: f,
+            });
+        }
+        for kv in self.flows_v6.iter() {
+            let (k, f) = kv.map_err(map_err(MAP_FLOWS_V6))?;
+            out.push(FlowEntry {
+                src: k.src,
+                dst: k.dst,
+                sport: u16::from_be(k.sport),
+                dport: u16::from_be(k.dport),
+                proto: k.proto,
+                flow: f,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Deletes every flow pinned to `backend` (its id is about to be reused).
+    pub fn purge_flows(&mut self, backend: BackendId) -> Result<usize> {
+        let v4: Vec<FlowKeyV4> = self
+            .flows_v4
+            .iter()
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, f)| f.backend == backend)
+            .map(|(k, _)| k)
+            .collect();
+        let v6: Vec<FlowKeyV6> = self
+            .flows_v6
+            .iter()
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, f)| f.backend == backend)
+            .map(|(k, _)| k)
+            .collect();
+        let n = v4.len() + v6.len();
+        for k in v4 {
+            ignore_missing(self.flows_v4.remove(&k)).map_err(map_err(MAP_FLOWS_V4))?;
+        }
+        for k in v6 {
+            ignore_missing(self.flows_v6.remove(&k)).map_err(map_err(MAP_FLOWS_V6))?;
+        }
+        Ok(n)
+    }
+}
+
+/// One flow-table entry, ports in host order.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowEntry {
+    pub src: Addr,
+    pub dst: Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub flow: Flow,
+}
+
+fn lru<K: aya::Pod>(map: aya::maps::Map, name: &'static str) -> Result<HashMap<MapData, K, Flow>> {
+    map.try_into().map_err(map_err(name))
+}
+
+fn xdp_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp> {
+    ebpf.program_mut(name)
+        .ok_or(DataplaneError::Program {
+            name,
+            source: ProgramError::NotLoaded,
+        })?
+        .try_into()
+        .map_err(|source| DataplaneError::Program { name, source })
+}
+
+fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
+    match r {
+        Err(MapError::KeyNotFound) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes everything pinned under `pin_dir`: links first (detaching the
+/// programs), then maps. Missing pieces are fine; the directory is removed.
+pub fn teardown(pin_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for sub in ["links", "maps"] {
+        let dir = pin_dir.join(sub);
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            fs::remove_file(&path).map_err(|source| DataplaneError::Io {
+                op: "unpinning",
+                path: path.clone(),
+                source,
+            })?;
+            removed.push(path);
+        }
+        let _ = fs::remove_dir(&dir);
+    }
+    let _ = fs::remove_dir(pin_dir);
+    Ok(removed)
+}
