@@ -1,0 +1,28 @@
+//! `cargo xtask rig up|down`: the test rig's namespaces (DESIGN.md §8) by hand, to poke at them.
+
+use anyhow::{Result, bail};
+
+#[derive(clap::Args)]
+pub struct Rig {
+    #[command(subcommand)]
+    action: RigAction,
+}
+
+#[derive(clap::Subcommand)]
+enum RigAction {
+    /// Create client, lb and backend namespaces joined by veths and a bridge, and leave them up.
+    Up {
+        /// Number of backends (b1..bN).
+        #[arg(long, default_value_t = 3)]
+        backends: u8,
+    },
+    /// Remove everything `rig up` created.
+    Down,
+}
+
+pub fn run(args: &Rig) -> Result<()> {
+    match args.action {
+        // Wired to lb-tests' rig once it can outlive a test.
+        RigAction::Up { .. } | RigAction::Down => bail!("not yet wired"),
+    }
+}
