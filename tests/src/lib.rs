@@ -2,5 +2,7 @@
 //! backends that answer with their name, and packet builders for
 //! `BPF_PROG_TEST_RUN`. Used by the integration tests and by `cargo xtask demo`.
 
+pub mod http;
+pub mod lab;
 pub mod netns;
 pub mod packet;
