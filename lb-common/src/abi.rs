@@ -51,7 +51,7 @@ impl Addr {
 
 /// Key of [`crate::consts::MAP_VIPS`]. `port == 0` means every port of `addr`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VipKey {
     pub addr: Addr,
     /// Network order.
@@ -176,11 +176,13 @@ pub struct Counters {
 impl Counters {
     /// Sum of per-CPU values.
     pub fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a Counters>) -> Counters {
-        per_cpu.into_iter().fold(Counters::default(), |a, c| Counters {
-            packets: a.packets.wrapping_add(c.packets),
-            bytes: a.bytes.wrapping_add(c.bytes),
-            new_flows: a.new_flows.wrapping_add(c.new_flows),
-        })
+        per_cpu
+            .into_iter()
+            .fold(Counters::default(), |a, c| Counters {
+                packets: a.packets.wrapping_add(c.packets),
+                bytes: a.bytes.wrapping_add(c.bytes),
+                new_flows: a.new_flows.wrapping_add(c.new_flows),
+            })
     }
 }
 

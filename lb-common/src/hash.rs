@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn port_changes_the_hash_and_address_only_ignores_it() {
         let a = Addr::from_ip("10.0.0.1".parse().unwrap());
-        assert_ne!(flow_hash(&a, 1000u16.to_be()), flow_hash(&a, 1001u16.to_be()));
+        assert_ne!(
+            flow_hash(&a, 1000u16.to_be()),
+            flow_hash(&a, 1001u16.to_be())
+        );
         assert_eq!(flow_hash(&a, 0), flow_hash(&a, 0));
     }
 

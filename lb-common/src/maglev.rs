@@ -51,14 +51,24 @@ impl core::fmt::Display for MaglevError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             MaglevError::RingSize(m) => {
-                write!(f, "ring size {m} must be a prime between 2 and {MAX_RING_SIZE}")
+                write!(
+                    f,
+                    "ring size {m} must be a prime between 2 and {MAX_RING_SIZE}"
+                )
             }
             MaglevError::TooManyBackends {
                 backends,
                 ring_size,
-            } => write!(f, "{backends} backends do not fit a ring of {ring_size} slots"),
+            } => write!(
+                f,
+                "{backends} backends do not fit a ring of {ring_size} slots"
+            ),
             MaglevError::DuplicateKey(k) => {
-                write!(f, "two backends share the key {}", alloc::string::String::from_utf8_lossy(k))
+                write!(
+                    f,
+                    "two backends share the key {}",
+                    alloc::string::String::from_utf8_lossy(k)
+                )
             }
         }
     }
@@ -71,12 +81,12 @@ pub fn is_prime(n: u32) -> bool {
     if n < 2 {
         return false;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return n == 2;
     }
     let mut d = 3u32;
     while d.saturating_mul(d) <= n {
-        if n % d == 0 {
+        if n.is_multiple_of(d) {
             return false;
         }
         d += 2;
@@ -86,7 +96,10 @@ pub fn is_prime(n: u32) -> bool {
 
 /// Builds the lookup table: `ring_size` slots, each a backend id, or
 /// [`NO_BACKEND`] everywhere when no backend has weight.
-pub fn build(backends: &[MaglevBackend<'_>], ring_size: u32) -> Result<Vec<BackendId>, MaglevError> {
+pub fn build(
+    backends: &[MaglevBackend<'_>],
+    ring_size: u32,
+) -> Result<Vec<BackendId>, MaglevError> {
     let m = ring_size;
     if !(2..=MAX_RING_SIZE).contains(&m) || !is_prime(m) {
         return Err(MaglevError::RingSize(m));
@@ -159,12 +172,14 @@ pub fn changed_slots(a: &[BackendId], b: &[BackendId]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consts::DEFAULT_RING_SIZE;
     use alloc::format;
     use alloc::string::String;
-    use crate::consts::DEFAULT_RING_SIZE;
 
     fn keys(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("10.0.{}.{}:80", i / 250, i % 250 + 1)).collect()
+        (0..n)
+            .map(|i| format!("10.0.{}.{}:80", i / 250, i % 250 + 1))
+            .collect()
     }
 
     fn backends<'a>(keys: &'a [String], weights: &[u32]) -> Vec<MaglevBackend<'a>> {
@@ -189,12 +204,21 @@ mod tests {
 
     #[test]
     fn unweighted_gets_floor_or_ceil_of_m_over_n() {
-        for (n, m) in [(1, 7), (3, 13), (3, DEFAULT_RING_SIZE), (10, DEFAULT_RING_SIZE), (1000, DEFAULT_RING_SIZE)] {
+        for (n, m) in [
+            (1, 7),
+            (3, 13),
+            (3, DEFAULT_RING_SIZE),
+            (10, DEFAULT_RING_SIZE),
+            (1000, DEFAULT_RING_SIZE),
+        ] {
             let k = keys(n);
             let ring = build(&backends(&k, &vec![1; n]), m).unwrap();
             let (lo, hi) = (m as usize / n, (m as usize).div_ceil(n));
             for (i, s) in shares(&ring, n).into_iter().enumerate() {
-                assert!(s == lo || s == hi, "n={n} m={m}: backend {i} has {s} slots, want {lo} or {hi}");
+                assert!(
+                    s == lo || s == hi,
+                    "n={n} m={m}: backend {i} has {s} slots, want {lo} or {hi}"
+                );
             }
         }
     }
@@ -216,7 +240,10 @@ mod tests {
                 let want = m as f64 * weights[i] as f64 / total as f64;
                 // One slot is the quantum: tiny shares cannot be closer than that.
                 let err = (s as f64 - want).abs();
-                assert!(err <= (want * 0.01).max(1.0), "weights {weights:?}: backend {i} has {s}, want {want:.1}");
+                assert!(
+                    err <= (want * 0.01).max(1.0),
+                    "weights {weights:?}: backend {i} has {s}, want {want:.1}"
+                );
             }
         }
     }
@@ -238,12 +265,22 @@ mod tests {
     /// for larger sets).
     #[test]
     fn removing_one_of_n_moves_at_most_five_percent_more_than_its_share() {
-        for (n, m) in [(2usize, DEFAULT_RING_SIZE), (3, DEFAULT_RING_SIZE), (5, DEFAULT_RING_SIZE), (10, DEFAULT_RING_SIZE), (20, 131_071)] {
+        for (n, m) in [
+            (2usize, DEFAULT_RING_SIZE),
+            (3, DEFAULT_RING_SIZE),
+            (5, DEFAULT_RING_SIZE),
+            (10, DEFAULT_RING_SIZE),
+            (20, 131_071),
+        ] {
             let k = keys(n);
             let all = backends(&k, &vec![1; n]);
             let before = build(&all, m).unwrap();
             for removed in 0..n {
-                let rest: Vec<_> = all.iter().copied().filter(|b| b.id != removed as u32).collect();
+                let rest: Vec<_> = all
+                    .iter()
+                    .copied()
+                    .filter(|b| b.id != removed as u32)
+                    .collect();
                 let after = build(&rest, m).unwrap();
                 let moved = changed_slots(&before, &after);
                 // Every slot of the removed backend must move; the rest is cascade.
@@ -275,15 +312,29 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         let k = keys(3);
-        assert_eq!(build(&backends(&k, &[1, 1, 1]), 65536), Err(MaglevError::RingSize(65536)));
-        assert_eq!(build(&backends(&k, &[1, 1, 1]), 1), Err(MaglevError::RingSize(1)));
+        assert_eq!(
+            build(&backends(&k, &[1, 1, 1]), 65536),
+            Err(MaglevError::RingSize(65536))
+        );
+        assert_eq!(
+            build(&backends(&k, &[1, 1, 1]), 1),
+            Err(MaglevError::RingSize(1))
+        );
         assert!(matches!(
             build(&backends(&k, &[1, 1, 1]), 2),
             Err(MaglevError::TooManyBackends { .. })
         ));
         let dup = [
-            MaglevBackend { key: b"a", id: 0, weight: 1 },
-            MaglevBackend { key: b"a", id: 1, weight: 1 },
+            MaglevBackend {
+                key: b"a",
+                id: 0,
+                weight: 1,
+            },
+            MaglevBackend {
+                key: b"a",
+                id: 1,
+                weight: 1,
+            },
         ];
         assert!(matches!(build(&dup, 13), Err(MaglevError::DuplicateKey(_))));
     }

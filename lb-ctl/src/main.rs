@@ -4,7 +4,10 @@ fn main() {
         Err(e) => {
             let mut s: &dyn std::error::Error = &e;
             eprintln!("{s}");
-            while let Some(n) = s.source() { eprintln!("  caused by: {n}"); s = n; }
+            while let Some(n) = s.source() {
+                eprintln!("  caused by: {n}");
+                s = n;
+            }
             std::process::exit(1);
         }
     };

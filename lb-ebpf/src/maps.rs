@@ -8,8 +8,8 @@ use aya_ebpf::{
 use lb_common::{
     abi::{Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey},
     consts::{
-        BPF_F_NO_COMMON_LRU, RING_MAP_FLAGS, DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE,
-        MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS, Reason,
+        BPF_F_NO_COMMON_LRU, DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE, MAX_BACKENDS,
+        MAX_TX_PORTS, MAX_VIPS, RING_MAP_FLAGS, Reason,
     },
 };
 

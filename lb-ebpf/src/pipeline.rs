@@ -46,12 +46,18 @@ pub struct Verdict {
 impl Verdict {
     #[inline(always)]
     const fn pass(reason: Reason) -> Self {
-        Verdict { action: xdp_action::XDP_PASS, reason }
+        Verdict {
+            action: xdp_action::XDP_PASS,
+            reason,
+        }
     }
 
     #[inline(always)]
     const fn drop(reason: Reason) -> Self {
-        Verdict { action: xdp_action::XDP_DROP, reason }
+        Verdict {
+            action: xdp_action::XDP_DROP,
+            reason,
+        }
     }
 }
 
@@ -132,7 +138,10 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
         return Verdict::pass(Reason::PassNotVip);
     };
     // Ours: now the whole header must be right before anything is forwarded.
-    if at.ip_len < ihl * 4 || l3 + at.ip_len > ctx.data_end() - ctx.data() || !ipv4_header_ok(ctx, l3, ihl) {
+    if at.ip_len < ihl * 4
+        || l3 + at.ip_len > ctx.data_end() - ctx.data()
+        || !ipv4_header_ok(ctx, l3, ihl)
+    {
         return Verdict::drop(Reason::DropMalformedIp);
     }
     balance(ctx, &at, &t, &vip)
@@ -222,7 +231,7 @@ fn find_vip(dst: &Addr, dport: u16, proto: u8) -> Option<Vip> {
         proto,
         _pad: 0,
     };
-    if let Some(v) = LB_VIPS.get_ptr(&key) {
+    if let Some(v) = LB_VIPS.get_ptr(key) {
         // SAFETY: a non-null map value pointer, valid for this program run.
         return Some(unsafe { *v });
     }
@@ -234,7 +243,7 @@ fn find_vip(dst: &Addr, dport: u16, proto: u8) -> Option<Vip> {
     }
     key.port = 0;
     // SAFETY: as above.
-    LB_VIPS.get_ptr(&key).map(|v| unsafe { *v })
+    LB_VIPS.get_ptr(key).map(|v| unsafe { *v })
 }
 
 /// The L4 header must be complete and inside the IP packet before we forward.
@@ -332,7 +341,11 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple, vip: &Vip) -> Verdict {
 /// The backend the ring gives this flow.
 #[inline(always)]
 fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
-    let sport = if vip.flags & vip_flags::HASH_SRC_PORT != 0 { t.sport } else { 0 };
+    let sport = if vip.flags & vip_flags::HASH_SRC_PORT != 0 {
+        t.sport
+    } else {
+        0
+    };
     let slot = ring_slot(flow_hash(&t.src, sport), vip.ring_size);
     let Some(id) = LB_RINGS.get_value(vip.id, &slot) else {
         return Err(Reason::DropNoBackend);
@@ -420,7 +433,11 @@ fn forward(ctx: &XdpContext, be: &Backend, icmp: bool) -> Verdict {
         (*eth).dst = be.dst_mac;
         (*eth).src = be.src_mac;
     }
-    let done = if icmp { Reason::IcmpForwarded } else { Reason::Tx };
+    let done = if icmp {
+        Reason::IcmpForwarded
+    } else {
+        Reason::Tx
+    };
     if be.ifindex as usize == ctx.ingress_ifindex() {
         return Verdict {
             action: xdp_action::XDP_TX,
@@ -430,7 +447,11 @@ fn forward(ctx: &XdpContext, be: &Backend, icmp: bool) -> Verdict {
     match LB_TX_PORTS.redirect(be.ifindex, 0) {
         Ok(action) => Verdict {
             action,
-            reason: if icmp { Reason::IcmpForwarded } else { Reason::Redirect },
+            reason: if icmp {
+                Reason::IcmpForwarded
+            } else {
+                Reason::Redirect
+            },
         },
         Err(_) => Verdict::drop(Reason::DropInternal),
     }
@@ -448,7 +469,10 @@ fn icmp4(ctx: &XdpContext, at: &Layout, dst: &Addr) -> Verdict {
     let Some(icmp) = read::<IcmpHdr>(ctx, at.l4) else {
         return reject(ctx, dst, Reason::DropMalformedL4);
     };
-    if !matches!(icmp.kind, ICMP_DEST_UNREACH | ICMP_TIME_EXCEEDED | ICMP_PARAMETERPROB) {
+    if !matches!(
+        icmp.kind,
+        ICMP_DEST_UNREACH | ICMP_TIME_EXCEEDED | ICMP_PARAMETERPROB
+    ) {
         return Verdict::pass(Reason::PassIcmp);
     }
     let inner = at.l4 + size_of::<IcmpHdr>();

@@ -369,7 +369,33 @@ impl Lab {
     }
 }
 
+/// The kernel's neighbour tables (ARP and NDP) are shared by every network
+/// namespace, and their hard limit (`gc_thresh3`, 1024 by default) counts the
+/// entries of all of them: each backend keeps one per client alias it answers,
+/// so a lab with many aliases (or several labs at once) overflows it and SYN-ACKs
+/// silently go nowhere ("neighbor table overflow!" in dmesg). The limits live
+/// only in the initial namespace; raise them (never lower) to fit.
+fn ensure_neighbour_room(aliases: usize) -> Result<()> {
+    let want = (4 * aliases + 4096).max(1024);
+    for family in ["ipv4", "ipv6"] {
+        for (key, need) in [("gc_thresh2", want / 2), ("gc_thresh3", want)] {
+            let path = format!("/proc/sys/net/{family}/neigh/default/{key}");
+            let now: usize = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {path}"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("parsing {path}"))?;
+            if now < need {
+                std::fs::write(&path, need.to_string())
+                    .with_context(|| format!("raising {path} to {need}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn build(prefix: &str, spec: LabSpec) -> Result<Lab> {
+    ensure_neighbour_room(spec.client_aliases)?;
     let sw = NetNs::new(&format!("{prefix}-sw"))?;
     // Gotcha 3 (DESIGN.md §8): with br_netfilter loaded, every new namespace starts with
     // bridge-nf-call-*=1 and the bridge would run bridged frames through netfilter (dropping

@@ -2,7 +2,9 @@
 //! backends that answer with their name, and packet builders for
 //! `BPF_PROG_TEST_RUN`. Used by the integration tests and by `cargo xtask demo`.
 
+pub mod bench;
 pub mod http;
 pub mod lab;
+pub mod lb;
 pub mod netns;
 pub mod packet;

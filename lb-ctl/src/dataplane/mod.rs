@@ -10,7 +10,7 @@
 mod ring;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fs, io,
     os::fd::{AsFd as _, OwnedFd},
     path::{Path, PathBuf},
@@ -19,7 +19,10 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, ArrayOfMaps, DevMapHash, HashMap, MapData, MapError, PerCpuArray},
-    programs::{ProgramError, Xdp, XdpMode, links::FdLink, links::PinnedLink, xdp::XdpLink},
+    programs::{
+        ProgramError, TestRun as _, TestRunOptions, Xdp, links::FdLink, links::PinnedLink,
+        xdp::XdpLink,
+    },
 };
 use lb_common::{
     abi::{Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey},
@@ -29,8 +32,12 @@ use lb_common::{
         PROG_PASS, PROG_TX, Reason,
     },
 };
-pub use ring::read_slots;
 use ring::RingMap;
+pub use ring::read_slots;
+
+pub use aya::programs::XdpMode;
+
+use crate::reconcile::{self, Actual, Op, RingState};
 
 /// The XDP object, built by `build.rs` from lb-ebpf.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf"));
@@ -61,7 +68,9 @@ pub enum DataplaneError {
         #[source]
         source: io::Error,
     },
-    #[error("pinned map {name} does not match this build ({detail}); run `lb-ctl teardown` to start over (drops flows)")]
+    #[error(
+        "pinned map {name} does not match this build ({detail}); run `lb-ctl teardown` to start over (drops flows)"
+    )]
     Incompatible { name: &'static str, detail: String },
     #[error("interface {0}: {1}")]
     Attach(String, String),
@@ -166,14 +175,22 @@ impl Dataplane {
                 .load()
                 .map_err(|source| DataplaneError::Program { name, source })?;
         }
-        let mut take = |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::MissingMap { name });
+        let mut take = |name: &'static str| {
+            ebpf.take_map(name)
+                .ok_or(DataplaneError::MissingMap { name })
+        };
         let rings = take(MAP_RINGS)?;
         let rings_fd = match &rings {
-            aya::maps::Map::ArrayOfMaps(d) => d.fd().as_fd().try_clone_to_owned().map_err(|source| DataplaneError::Io {
-                op: "duplicating fd of",
-                path: PathBuf::from(MAP_RINGS),
-                source,
-            })?,
+            aya::maps::Map::ArrayOfMaps(d) => {
+                d.fd()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|source| DataplaneError::Io {
+                        op: "duplicating fd of",
+                        path: PathBuf::from(MAP_RINGS),
+                        source,
+                    })?
+            }
             _ => {
                 return Err(DataplaneError::Incompatible {
                     name: MAP_RINGS,
@@ -183,16 +200,28 @@ impl Dataplane {
         };
         let dp = Dataplane {
             vips: take(MAP_VIPS)?.try_into().map_err(map_err(MAP_VIPS))?,
-            vip_addrs: take(MAP_VIP_ADDRS)?.try_into().map_err(map_err(MAP_VIP_ADDRS))?,
+            vip_addrs: take(MAP_VIP_ADDRS)?
+                .try_into()
+                .map_err(map_err(MAP_VIP_ADDRS))?,
             rings: rings.try_into().map_err(map_err(MAP_RINGS))?,
             rings_fd,
-            backends: take(MAP_BACKENDS)?.try_into().map_err(map_err(MAP_BACKENDS))?,
+            backends: take(MAP_BACKENDS)?
+                .try_into()
+                .map_err(map_err(MAP_BACKENDS))?,
             flows_v4: lru(take(MAP_FLOWS_V4)?, MAP_FLOWS_V4)?,
             flows_v6: lru(take(MAP_FLOWS_V6)?, MAP_FLOWS_V6)?,
-            vip_stats: take(MAP_VIP_STATS)?.try_into().map_err(map_err(MAP_VIP_STATS))?,
-            backend_stats: take(MAP_BACKEND_STATS)?.try_into().map_err(map_err(MAP_BACKEND_STATS))?,
-            reasons: take(MAP_REASONS)?.try_into().map_err(map_err(MAP_REASONS))?,
-            tx_ports: take(MAP_TX_PORTS)?.try_into().map_err(map_err(MAP_TX_PORTS))?,
+            vip_stats: take(MAP_VIP_STATS)?
+                .try_into()
+                .map_err(map_err(MAP_VIP_STATS))?,
+            backend_stats: take(MAP_BACKEND_STATS)?
+                .try_into()
+                .map_err(map_err(MAP_BACKEND_STATS))?,
+            reasons: take(MAP_REASONS)?
+                .try_into()
+                .map_err(map_err(MAP_REASONS))?,
+            tx_ports: take(MAP_TX_PORTS)?
+                .try_into()
+                .map_err(map_err(MAP_TX_PORTS))?,
             config: take(MAP_CONFIG)?.try_into().map_err(map_err(MAP_CONFIG))?,
             ebpf,
             pin_dir: opts.pin_dir.clone(),
@@ -221,7 +250,8 @@ impl Dataplane {
         if let Some(path) = &link_path
             && path.exists()
         {
-            let pinned = PinnedLink::from_pin(path).map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
+            let pinned = PinnedLink::from_pin(path)
+                .map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
             let link = XdpLink::try_from(FdLink::from(pinned))
                 .map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
             prog.attach_to_link(link).map_err(attach_err)?;
@@ -230,16 +260,20 @@ impl Dataplane {
         let id = prog.attach(iface, mode).map_err(attach_err)?;
         if let Some(path) = link_path {
             let link = prog.take_link(id).map_err(attach_err)?;
-            let fd_link = FdLink::try_from(link).map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
+            let fd_link = FdLink::try_from(link)
+                .map_err(|e| DataplaneError::Attach(iface.to_owned(), e.to_string()))?;
             let dir = path.parent().unwrap_or(Path::new("/"));
             fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
                 op: "creating pin directory",
                 path: dir.to_owned(),
                 source,
             })?;
-            fd_link
-                .pin(&path)
-                .map_err(|e| DataplaneError::Attach(iface.to_owned(), format!("pinning link at {}: {e}", path.display())))?;
+            fd_link.pin(&path).map_err(|e| {
+                DataplaneError::Attach(
+                    iface.to_owned(),
+                    format!("pinning link at {}: {e}", path.display()),
+                )
+            })?;
         }
         Ok(())
     }
@@ -253,9 +287,33 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Runs one frame through program `name` with `BPF_PROG_TEST_RUN` (repeat
+    /// 1): its action, the frame as the program left it, and the kernel's
+    /// measured run time.
+    pub fn test_run(&mut self, name: &'static str, frame: &[u8]) -> Result<TestRunOutput> {
+        let prog = xdp_mut(&mut self.ebpf, name)?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat: 1,
+                ..TestRunOptions::new()
+            })
+            .map_err(|source| DataplaneError::Program { name, source })?;
+        out.truncate(r.data_size_out as usize);
+        Ok(TestRunOutput {
+            action: r.return_value,
+            frame: out,
+            duration: r.duration,
+        })
+    }
+
     /// Interfaces with a pinned link.
     pub fn attached(&self) -> Vec<String> {
-        let Some(dir) = &self.pin_dir else { return Vec::new() };
+        let Some(dir) = &self.pin_dir else {
+            return Vec::new();
+        };
         let mut v: Vec<String> = fs::read_dir(dir.join("links"))
             .into_iter()
             .flatten()
@@ -268,7 +326,9 @@ impl Dataplane {
 
     /// Removes the pinned link of `iface` (detaching it).
     pub fn detach(&mut self, iface: &str) -> Result<()> {
-        let Some(dir) = &self.pin_dir else { return Ok(()) };
+        let Some(dir) = &self.pin_dir else {
+            return Ok(());
+        };
         let path = dir.join("links").join(iface);
         fs::remove_file(&path).map_err(|source| DataplaneError::Io {
             op: "unpinning link",
@@ -295,7 +355,10 @@ impl Dataplane {
 
     /// Every VIP in the map.
     pub fn vips(&self) -> Result<Vec<(VipKey, Vip)>> {
-        self.vips.iter().collect::<Result<_, _>>().map_err(map_err(MAP_VIPS))
+        self.vips
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(MAP_VIPS))
     }
 
     /// Records how many VIPs use `addr` (0 removes it).
@@ -303,12 +366,17 @@ impl Dataplane {
         if count == 0 {
             ignore_missing(self.vip_addrs.remove(&addr)).map_err(map_err(MAP_VIP_ADDRS))
         } else {
-            self.vip_addrs.insert(addr, count, 0).map_err(map_err(MAP_VIP_ADDRS))
+            self.vip_addrs
+                .insert(addr, count, 0)
+                .map_err(map_err(MAP_VIP_ADDRS))
         }
     }
 
     pub fn vip_addrs(&self) -> Result<Vec<(Addr, u32)>> {
-        self.vip_addrs.iter().collect::<Result<_, _>>().map_err(map_err(MAP_VIP_ADDRS))
+        self.vip_addrs
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(MAP_VIP_ADDRS))
     }
 
     /// Replaces VIP `vip_id`'s ring with `slots` in one map update.
@@ -329,14 +397,21 @@ impl Dataplane {
             Err(e) => return Err(map_err(MAP_RINGS)(e)),
         };
         let info = inner.info().map_err(map_err(MAP_RINGS))?;
-        let fd: OwnedFd = inner.fd().as_fd().try_clone_to_owned().map_err(|source| DataplaneError::Io {
-            op: "duplicating ring fd",
-            path: PathBuf::from(MAP_RINGS),
-            source,
-        })?;
-        let slots = read_slots(&fd, info.max_entries() as usize).map_err(|source| DataplaneError::Ring {
-            slots: info.max_entries() as usize,
-            source,
+        let fd: OwnedFd =
+            inner
+                .fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|source| DataplaneError::Io {
+                    op: "duplicating ring fd",
+                    path: PathBuf::from(MAP_RINGS),
+                    source,
+                })?;
+        let slots = read_slots(&fd, info.max_entries() as usize).map_err(|source| {
+            DataplaneError::Ring {
+                slots: info.max_entries() as usize,
+                source,
+            }
         })?;
         Ok(Some(slots))
     }
@@ -355,7 +430,9 @@ impl Dataplane {
     }
 
     pub fn set_backend(&mut self, id: BackendId, backend: Backend) -> Result<()> {
-        self.backends.set(id, backend, 0).map_err(map_err(MAP_BACKENDS))
+        self.backends
+            .set(id, backend, 0)
+            .map_err(map_err(MAP_BACKENDS))
     }
 
     pub fn backend(&self, id: BackendId) -> Result<Backend> {
@@ -382,35 +459,29 @@ impl Dataplane {
     }
 
     pub fn vip_counters(&self, vip_id: u32) -> Result<Counters> {
-        let v = self.vip_stats.get(&vip_id, 0).map_err(map_err(MAP_VIP_STATS))?;
+        let v = self
+            .vip_stats
+            .get(&vip_id, 0)
+            .map_err(map_err(MAP_VIP_STATS))?;
         Ok(Counters::sum(v.iter()))
     }
 
     pub fn backend_counters(&self, id: BackendId) -> Result<Counters> {
-        let v = self.backend_stats.get(&id, 0).map_err(map_err(MAP_BACKEND_STATS))?;
+        let v = self
+            .backend_stats
+            .get(&id, 0)
+            .map_err(map_err(MAP_BACKEND_STATS))?;
         Ok(Counters::sum(v.iter()))
-    }
-
-    /// Zeroes a backend's counters (its id is being given to a new backend).
-    pub fn reset_backend_counters(&mut self, id: BackendId) -> Result<()> {
-        let zeros = vec![Counters::default(); aya::util::nr_cpus().map_err(|(path, source)| DataplaneError::Io {
-            op: "counting CPUs",
-            path: PathBuf::from(path),
-            source,
-        })?];
-        let values = zeros.try_into().map_err(|source| DataplaneError::Io {
-            op: "zeroing counters",
-            path: PathBuf::from(MAP_BACKEND_STATS),
-            source,
-        })?;
-        self.backend_stats.set(id, values, 0).map_err(map_err(MAP_BACKEND_STATS))
     }
 
     /// Packets per [`Reason`], summed over CPUs.
     pub fn reasons(&self) -> Result<BTreeMap<&'static str, u64>> {
         let mut out = BTreeMap::new();
         for r in Reason::ALL {
-            let v = self.reasons.get(&(r as u32), 0).map_err(map_err(MAP_REASONS))?;
+            let v = self
+                .reasons
+                .get(&(r as u32), 0)
+                .map_err(map_err(MAP_REASONS))?;
             out.insert(r.name(), v.iter().copied().fold(0u64, u64::wrapping_add));
         }
         Ok(out)
@@ -444,20 +515,24 @@ impl Dataplane {
         Ok(out)
     }
 
-    /// Deletes every flow pinned to `backend` (its id is about to be reused).
-    pub fn purge_flows(&mut self, backend: BackendId) -> Result<usize> {
+    /// Deletes every flow pinned to one of `backends` (their ids are about to
+    /// be reused), in one pass over each table.
+    pub fn purge_flows(&mut self, backends: &BTreeSet<BackendId>) -> Result<usize> {
+        if backends.is_empty() {
+            return Ok(0);
+        }
         let v4: Vec<FlowKeyV4> = self
             .flows_v4
             .iter()
             .filter_map(|kv| kv.ok())
-            .filter(|(_, f)| f.backend == backend)
+            .filter(|(_, f)| backends.contains(&f.backend))
             .map(|(k, _)| k)
             .collect();
         let v6: Vec<FlowKeyV6> = self
             .flows_v6
             .iter()
             .filter_map(|kv| kv.ok())
-            .filter(|(_, f)| f.backend == backend)
+            .filter(|(_, f)| backends.contains(&f.backend))
             .map(|(k, _)| k)
             .collect();
         let n = v4.len() + v6.len();
@@ -469,6 +544,104 @@ impl Dataplane {
         }
         Ok(n)
     }
+
+    /// Interfaces in the redirect map.
+    pub fn tx_ports(&self) -> Result<BTreeSet<u32>> {
+        self.tx_ports
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(MAP_TX_PORTS))
+    }
+
+    /// What the maps hold, for a reconciler that starts (or restarts) here.
+    pub fn actual(&self) -> Result<Actual> {
+        let vips: BTreeMap<VipKey, Vip> = self.vips()?.into_iter().collect();
+        let backends: BTreeMap<BackendId, Backend> = self.backends()?.into_iter().collect();
+        let mut rings = BTreeMap::new();
+        for v in vips.values() {
+            if let Some(slots) = self.ring(v.id)? {
+                rings.insert(
+                    v.id,
+                    RingState {
+                        input: None,
+                        digest: reconcile::ring_digest(&slots),
+                    },
+                );
+            }
+        }
+        Ok(Actual {
+            next_vip_id: vips.values().map(|v| v.id + 1).max().unwrap_or(0)
+                % lb_common::consts::MAX_VIPS,
+            next_backend_id: backends.keys().map(|id| id + 1).max().unwrap_or(0)
+                % lb_common::consts::MAX_BACKENDS,
+            vip_addrs: self.vip_addrs()?.into_iter().collect(),
+            config: self.config()?,
+            tx_ports: self.tx_ports()?,
+            vips,
+            backends,
+            rings,
+        })
+    }
+
+    fn reset_counters(&mut self, vip: bool, id: u32) -> Result<()> {
+        let n = aya::util::nr_cpus().map_err(|(path, source)| DataplaneError::Io {
+            op: "counting CPUs",
+            path: PathBuf::from(path),
+            source,
+        })?;
+        let values =
+            vec![Counters::default(); n]
+                .try_into()
+                .map_err(|source| DataplaneError::Io {
+                    op: "zeroing counters",
+                    path: PathBuf::from(MAP_BACKEND_STATS),
+                    source,
+                })?;
+        if vip {
+            self.vip_stats
+                .set(id, values, 0)
+                .map_err(map_err(MAP_VIP_STATS))
+        } else {
+            self.backend_stats
+                .set(id, values, 0)
+                .map_err(map_err(MAP_BACKEND_STATS))
+        }
+    }
+}
+
+impl reconcile::Maps for Dataplane {
+    type Error = DataplaneError;
+
+    fn op(&mut self, op: &Op) -> Result<()> {
+        match op {
+            Op::AddTxPort(i) => self.add_tx_port(*i),
+            Op::SetVipAddr(a, n) => self.set_vip_addr(*a, *n),
+            Op::SetConfig(c) => self.set_config(*c),
+            Op::Forget { vips, backends } => {
+                self.purge_flows(&backends.iter().copied().collect())?;
+                for &id in backends {
+                    self.reset_counters(false, id)?;
+                }
+                for &id in vips {
+                    self.reset_counters(true, id)?;
+                }
+                Ok(())
+            }
+            Op::SetBackend(id, b) => self.set_backend(*id, *b),
+            Op::SetRing(id, slots) => self.set_ring(*id, slots),
+            Op::SetVip(k, v) => self.set_vip(*k, *v),
+            Op::RemoveVip(k) => self.remove_vip(k),
+            Op::ClearRing(id) => self.clear_ring(*id),
+        }
+    }
+}
+
+/// What [`Dataplane::test_run`] saw.
+#[derive(Clone, Debug)]
+pub struct TestRunOutput {
+    pub action: u32,
+    pub frame: Vec<u8>,
+    pub duration: std::time::Duration,
 }
 
 /// One flow-table entry, ports in host order.
@@ -510,7 +683,9 @@ pub fn teardown(pin_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for sub in ["links", "maps"] {
         let dir = pin_dir.join(sub);
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let path = e.path();
             fs::remove_file(&path).map_err(|source| DataplaneError::Io {

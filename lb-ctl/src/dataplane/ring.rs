@@ -77,11 +77,19 @@ impl RingMap {
     }
 }
 
-/// Writes `slots` into an mmapable array map through a shared mapping.
-fn write_slots(fd: &OwnedFd, slots: &[BackendId]) -> io::Result<()> {
+/// Array maps store each value in an 8-byte-aligned element (kernel
+/// `array->elem_size = round_up(value_size, 8)`), and that is what `mmap` shows.
+const ELEM: usize = 8;
+
+fn mapping_len(entries: usize) -> usize {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-    let len = (std::mem::size_of_val(slots)).next_multiple_of(page);
+    (entries * ELEM).next_multiple_of(page)
+}
+
+/// Writes `slots` into an mmapable array map through a shared mapping.
+fn write_slots(fd: &OwnedFd, slots: &[BackendId]) -> io::Result<()> {
+    let len = mapping_len(slots.len());
     // SAFETY: mapping a BPF_F_MMAPABLE array map of at least `len` bytes
     // (array maps round their data area up to a page); checked for MAP_FAILED.
     let p = unsafe {
@@ -97,10 +105,13 @@ fn write_slots(fd: &OwnedFd, slots: &[BackendId]) -> io::Result<()> {
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: `p` maps `len >= slots.len() * 4` writable bytes that nobody else
-    // reads yet (the map is not in the outer map until we return).
+    // SAFETY: `p` maps `len >= slots.len() * ELEM` writable bytes that nobody
+    // else reads yet (the map is not in the outer map until we return).
     unsafe {
-        ptr::copy_nonoverlapping(slots.as_ptr(), p.cast::<BackendId>(), slots.len());
+        let base = p.cast::<u8>();
+        for (i, s) in slots.iter().enumerate() {
+            base.add(i * ELEM).cast::<BackendId>().write(*s);
+        }
         libc::munmap(p, len);
     }
     Ok(())
@@ -108,18 +119,28 @@ fn write_slots(fd: &OwnedFd, slots: &[BackendId]) -> io::Result<()> {
 
 /// Reads a ring back (tests, `lb-ctl` diagnostics): the slots of the ring map `fd`.
 pub fn read_slots(fd: &OwnedFd, entries: usize) -> io::Result<Vec<BackendId>> {
-    // SAFETY: as in `write_slots`, read-only.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-    let len = (entries * size_of::<BackendId>()).next_multiple_of(page);
+    let len = mapping_len(entries);
     // SAFETY: as in `write_slots`.
-    let p = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
     let mut out = vec![0; entries];
-    // SAFETY: `p` maps at least `entries` readable slots.
+    // SAFETY: `p` maps at least `entries * ELEM` readable bytes.
     unsafe {
-        ptr::copy_nonoverlapping(p.cast::<BackendId>(), out.as_mut_ptr(), entries);
+        let base = p.cast::<u8>();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = base.add(i * ELEM).cast::<BackendId>().read();
+        }
         libc::munmap(p, len);
     }
     Ok(out)

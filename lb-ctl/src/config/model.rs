@@ -1,0 +1,397 @@
+//! The validated configuration: typed, defaults applied, every cross-reference
+//! checked. Only [`super::parse`] builds one, so holding a [`Config`] means the
+//! whole file was valid. Each default is given on its field and in
+//! [`DEFAULTS_DOC`] (the annotated reference file, checked by a test to agree).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Every key, its default and its allowed values, as a commented YAML file that
+/// `lb-ctl config defaults` can print. It parses into the defaults (a test checks).
+pub const DEFAULTS_DOC: &str = include_str!("reference.yaml");
+
+/// Default of `agent.bpffs`.
+pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/lb";
+/// Default of `agent.state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lb";
+/// Default of `agent.socket`.
+pub const DEFAULT_SOCKET: &str = "/run/lb/lb.sock";
+/// Default of `agent.metrics_listen`: loopback only, the Prometheus node-exporter habit.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9100));
+/// Accepted `agent.flow_table_size` (per address family).
+pub const FLOW_TABLE_SIZE_RANGE: RangeInclusive<u32> = 1024..=(1 << 26);
+/// Default of `agent.flow_idle_timeout`: LVS's TCP established timeout is 15 min,
+/// but a flow that idle is no longer worth waiting for when draining.
+pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Shortest `agent.flow_idle_timeout`: flow timestamps have 1 s granularity
+/// (`lb_common::abi::FLOW_ATIME_GRANULARITY_NS`).
+pub const MIN_FLOW_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default backend weight.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Largest backend weight: LVS's range (ipvsadm `-w` takes 0..=65535); HAProxy
+/// stops at 256.
+pub const MAX_WEIGHT: u32 = u16::MAX as u32;
+/// Longest interface name: `IFNAMSIZ` (16) minus the NUL.
+pub const MAX_IFNAME_LEN: usize = 15;
+
+/// A whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Config {
+    /// Agent-wide settings (`agent:`); every key has a default.
+    pub agent: AgentConfig,
+    /// Interfaces the XDP program attaches to; at least one when there are VIPs.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// Virtual services, in file order.
+    pub vips: Vec<VipConfig>,
+}
+
+/// The `agent:` section.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentConfig {
+    /// bpffs directory where maps and links are pinned, so the data path
+    /// survives an agent restart. Default [`DEFAULT_BPFFS`].
+    pub bpffs: PathBuf,
+    /// Where runtime overrides (drain, weight changes) are persisted.
+    /// Default [`DEFAULT_STATE_DIR`].
+    pub state_dir: PathBuf,
+    /// Unix socket of the control API (mode 0600). Default [`DEFAULT_SOCKET`].
+    pub socket: PathBuf,
+    /// Optional TCP address for the control API; requires `api_token_file`.
+    /// Default none.
+    pub api_listen: Option<SocketAddr>,
+    /// File holding the bearer token the TCP API requires. Default none.
+    pub api_token_file: Option<PathBuf>,
+    /// Address of the Prometheus `/metrics` endpoint; `null` disables it.
+    /// Default [`DEFAULT_METRICS_LISTEN`].
+    pub metrics_listen: Option<SocketAddr>,
+    /// Entries per flow table (IPv4 and IPv6 each), within
+    /// [`FLOW_TABLE_SIZE_RANGE`]. Default `lb_common::consts::DEFAULT_FLOW_TABLE_SIZE`.
+    pub flow_table_size: u32,
+    /// A flow idle this long no longer counts as active (`drain --wait`).
+    /// Default [`DEFAULT_FLOW_IDLE_TIMEOUT`]; at least [`MIN_FLOW_IDLE_TIMEOUT`].
+    #[serde(serialize_with = "super::duration::serialize")]
+    pub flow_idle_timeout: Duration,
+    /// Level of the eBPF program's own logging (aya-log); costs cycles per
+    /// packet when on. Default [`LogLevel::Off`].
+    pub ebpf_log: LogLevel,
+    /// The agent's log level; never `off`. Default [`LogLevel::Info`].
+    pub log_level: LogLevel,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            bpffs: DEFAULT_BPFFS.into(),
+            state_dir: DEFAULT_STATE_DIR.into(),
+            socket: DEFAULT_SOCKET.into(),
+            api_listen: None,
+            api_token_file: None,
+            metrics_listen: Some(DEFAULT_METRICS_LISTEN),
+            flow_table_size: lb_common::consts::DEFAULT_FLOW_TABLE_SIZE,
+            flow_idle_timeout: DEFAULT_FLOW_IDLE_TIMEOUT,
+            ebpf_log: LogLevel::Off,
+            log_level: LogLevel::Info,
+        }
+    }
+}
+
+/// One entry of `interfaces:`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterfaceConfig {
+    /// Kernel interface name: 1..=15 bytes, no `/`, `:` or whitespace, unique.
+    pub name: String,
+    /// How the program attaches. Default [`XdpMode::Native`].
+    pub xdp_mode: XdpMode,
+}
+
+/// A virtual service: one `vips:` entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VipConfig {
+    /// Unique name used by the CLI and metrics. Default: [`VipKey`]'s display,
+    /// `<address>:<port>/<protocol>` (`[2001:db8::1]:443/tcp` for IPv6).
+    pub name: String,
+    /// The virtual address clients connect to.
+    pub address: IpAddr,
+    /// The port; 0 serves every port of the address.
+    pub port: u16,
+    /// Default [`Protocol::Tcp`].
+    pub protocol: Protocol,
+    /// Forwarding method. Default [`Mode::Dr`].
+    pub mode: Mode,
+    /// What selects the backend of a new flow. Default [`HashMode::Source`].
+    pub hash: HashMode,
+    /// Maglev lookup table size: prime, at most `MAX_RING_SIZE`, at least the
+    /// number of backends. Default `lb_common::consts::DEFAULT_RING_SIZE`.
+    pub ring_size: u32,
+    /// Real servers, in file order; may be empty (the VIP then drops traffic).
+    pub backends: Vec<BackendConfig>,
+}
+
+impl VipConfig {
+    /// What identifies the service in the data path.
+    pub fn key(&self) -> VipKey {
+        VipKey {
+            address: self.address,
+            port: self.port,
+            protocol: self.protocol,
+        }
+    }
+
+    /// Whether the service covers every port of its address (`port: 0`).
+    pub fn all_ports(&self) -> bool {
+        self.port == 0
+    }
+}
+
+/// (address, port, protocol): unique across the file. The data path's
+/// `lb_common::abi::VipKey` is this in wire form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct VipKey {
+    pub address: IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for VipKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            SocketAddr::new(self.address, self.port),
+            self.protocol
+        )
+    }
+}
+
+/// One real server of a VIP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BackendConfig {
+    /// Unique within the VIP. Default: the address.
+    pub name: String,
+    /// Same address family as the VIP.
+    pub address: IpAddr,
+    /// As written; in DR mode it can only be the VIP's port (or 0/absent for an
+    /// all-ports VIP), since DR rewrites MAC addresses, never ports.
+    pub port: Option<u16>,
+    /// Share of new flows, 0..=[`MAX_WEIGHT`]; 0 takes no new flows but keeps
+    /// existing ones (LVS semantics). Default [`DEFAULT_WEIGHT`].
+    pub weight: u32,
+    /// Administrative state. Default [`AdminState::Up`].
+    pub state: AdminState,
+    /// Interface the backend is reached through (one of `interfaces`); default:
+    /// the one the packet came in on.
+    pub interface: Option<String>,
+    /// Static next-hop MAC; default: looked up in the neighbour table.
+    pub mac: Option<MacAddr>,
+}
+
+impl BackendConfig {
+    /// Whether the backend gets a share of the Maglev ring.
+    pub fn takes_new_flows(&self) -> bool {
+        self.state == AdminState::Up && self.weight > 0
+    }
+}
+
+/// Defines a unit enum whose YAML spelling, `Display` and serde names agree.
+/// Deserialization is by hand so that a wrong type says what is expected
+/// (`expected `tcp` or `udp``) rather than naming a serde_yaml internal.
+macro_rules! spelled_enum {
+    ($(#[$m:meta])* $name:ident, $expecting:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vm])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// The spelling used in the file.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                        $name::ALL
+                            .iter()
+                            .copied()
+                            .find(|x| x.as_str() == v)
+                            .ok_or_else(|| E::unknown_variant(v, &[$($text),+]))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+
+spelled_enum! {
+    /// Transport protocol of a VIP.
+    Protocol, "`tcp` or `udp`" { Tcp = "tcp", Udp = "udp" }
+}
+
+impl Protocol {
+    /// IANA protocol number, as in the IP header.
+    pub const fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+spelled_enum! {
+    /// Forwarding method (ipvsadm `-g`/`-i`/`-m`); only direct routing exists yet.
+    Mode, "`dr`" {
+        /// Direct routing (ipvsadm `-g`, keepalived `lb_kind DR`): rewrite the
+        /// destination MAC; backends answer clients directly.
+        Dr = "dr",
+    }
+}
+
+spelled_enum! {
+    /// What the Maglev lookup hashes.
+    HashMode, "`source` or `source-port`" {
+        /// Source address only: a client sticks to a backend across connections
+        /// (ipvsadm `-s sh`, keepalived `lb_algo sh`, HAProxy `balance source`).
+        Source = "source",
+        /// Source address and port: spreads one client's connections
+        /// (ipvsadm `-s sh -b sh-port`).
+        SourcePort = "source-port",
+    }
+}
+
+spelled_enum! {
+    /// Administrative state of a backend, as set in the file or by the operator.
+    AdminState, "`up`, `drain` or `maint`" {
+        /// Takes new and existing flows.
+        Up = "up",
+        /// No new flows; existing ones continue (HAProxy `drain`, LVS weight 0).
+        Drain = "drain",
+        /// Out entirely; existing flows are re-hashed (HAProxy `disabled`/`maint`).
+        Maint = "maint",
+    }
+}
+
+impl AdminState {
+    /// The data path's encoding (`lb_common::consts::state`).
+    pub const fn abi(self) -> u32 {
+        use lb_common::consts::state;
+        match self {
+            AdminState::Up => state::UP,
+            AdminState::Drain => state::DRAIN,
+            AdminState::Maint => state::MAINT,
+        }
+    }
+}
+
+spelled_enum! {
+    /// How the XDP program attaches to an interface.
+    XdpMode, "`native` or `generic`" {
+        /// In the driver (`XDP_FLAGS_DRV_MODE`): the fast path.
+        Native = "native",
+        /// In the generic network stack (`XDP_FLAGS_SKB_MODE`): works on any
+        /// driver, much slower; an explicit fallback, never chosen silently.
+        Generic = "generic",
+    }
+}
+
+spelled_enum! {
+    /// A log level; `off` only makes sense for `ebpf_log`.
+    LogLevel, "`off`, `error`, `warn`, `info`, `debug` or `trace`" {
+        Off = "off",
+        Error = "error",
+        Warn = "warn",
+        Info = "info",
+        Debug = "debug",
+        Trace = "trace",
+    }
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Off => log::LevelFilter::Off,
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// An Ethernet address, written `02:00:00:00:00:01` (`-` separators accepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// Group (multicast/broadcast) addresses have the I/G bit set (IEEE 802-2014 §8.2).
+    pub const fn is_unicast(self) -> bool {
+        self.0[0] & 1 == 0
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let sep = if s.contains('-') { '-' } else { ':' };
+        let mut out = [0u8; 6];
+        let mut parts = s.split(sep);
+        for byte in &mut out {
+            let p = parts.next().ok_or(())?;
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(());
+            }
+            *byte = u8::from_str_radix(p, 16).map_err(|_| ())?;
+        }
+        match parts.next() {
+            None => Ok(MacAddr(out)),
+            Some(_) => Err(()),
+        }
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -1,0 +1,777 @@
+//! Packet tests: frames through the real XDP program with `BPF_PROG_TEST_RUN`,
+//! table-driven: input bytes → expected action, reason and output bytes.
+//!
+//! Each test loads its own copy of the data path (private maps, nothing pinned)
+//! inside its own network namespace, configured through the real reconciler.
+//! Needs root (CI runs it as root).
+
+use std::net::{IpAddr, SocketAddr};
+
+use lb_common::{
+    abi::{Addr, BackendId},
+    consts::{PROG_LB, Reason, state, vip_flags, xdp_action},
+    hash::{flow_hash, ring_slot},
+};
+use lb_ctl::{
+    dataplane::{Dataplane, Options},
+    reconcile::{self, Actual, DesiredBackend, DesiredVip, NextHop},
+};
+use lb_tests::packet::{ACK, FIN, IcmpErr, Ipv6ExtKind, Packet, RST, with_macs};
+
+const LB_MAC: [u8; 6] = [0x02, 0x1b, 0, 0, 0, 1];
+
+struct Harness {
+    dp: Dataplane,
+    actual: Actual,
+    vips: Vec<DesiredVip>,
+}
+
+fn sock(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn sh(cmd: &str) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ifindex(name: &str) -> u32 {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: a valid NUL-terminated name.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    assert_ne!(i, 0, "no interface {name}");
+    i
+}
+
+fn vip(addr: &str, port: u16, proto: u8, flags: u32, backends: &[(&str, u32)]) -> DesiredVip {
+    DesiredVip {
+        key: lb_common::abi::VipKey::new(ip(addr), port, proto),
+        flags,
+        ring_size: 65537,
+        backends: backends
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, ifindex))| DesiredBackend {
+                key: format!("{a}:{port}"),
+                addr: Addr::from_ip(ip(a)),
+                port,
+                weight: 1,
+                state: state::UP,
+                next_hop: NextHop {
+                    ifindex,
+                    src_mac: LB_MAC,
+                    dst_mac: [0x02, 0xbe, 0, 0, port as u8, i as u8 + 1],
+                },
+            })
+            .collect(),
+    }
+}
+
+/// A fresh network namespace (lo = ifindex 1, the test-run ingress, plus a veth
+/// as redirect target) and a data path with six VIPs.
+fn harness() -> Harness {
+    // SAFETY: unshare affects only this thread, which runs the whole test.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "unshare(CLONE_NEWNET) needs root");
+    sh(
+        "ip link set lo up && ip link add lbt0 type veth peer name lbt1 && ip link set lbt0 up && ip link set lbt1 up",
+    );
+    let other = ifindex("lbt0");
+    let dp = Dataplane::open(&Options {
+        flow_table_size: 4096,
+        ..Options::default()
+    })
+    .expect("loading the data path (needs root and BPF)");
+    let vips = vec![
+        vip(
+            "10.0.0.100",
+            80,
+            6,
+            0,
+            &[("10.0.1.1", 1), ("10.0.1.2", 1), ("10.0.1.3", 1)],
+        ),
+        vip("10.0.0.100", 53, 17, 0, &[("10.0.2.1", 1), ("10.0.2.2", 1)]),
+        vip(
+            "fd00::100",
+            443,
+            6,
+            0,
+            &[("fd00:1::1", 1), ("fd00:1::2", 1)],
+        ),
+        vip(
+            "10.0.0.200",
+            0,
+            6,
+            vip_flags::HASH_SRC_PORT,
+            &[("10.0.3.1", 1), ("10.0.3.2", 1)],
+        ),
+        vip("10.0.0.101", 80, 6, 0, &[("10.0.4.1", other)]),
+        vip("10.0.0.102", 80, 6, 0, &[]),
+    ];
+    let mut h = Harness {
+        dp,
+        actual: Actual::default(),
+        vips,
+    };
+    h.reconcile();
+    h
+}
+
+impl Harness {
+    fn reconcile(&mut self) {
+        let plan = reconcile::plan(&self.actual, &self.vips).unwrap();
+        reconcile::apply(&mut self.dp, &mut self.actual, plan).unwrap();
+    }
+
+    fn set_state(&mut self, backend: &str, s: u32) {
+        let a = Addr::from_ip(ip(backend));
+        for v in &mut self.vips {
+            for b in &mut v.backends {
+                if b.addr == a {
+                    b.state = s;
+                }
+            }
+        }
+        self.reconcile();
+    }
+
+    fn id_of(&self, backend: &str) -> BackendId {
+        let a = Addr::from_ip(ip(backend));
+        *self
+            .actual
+            .backends
+            .iter()
+            .find(|(_, b)| b.addr == a)
+            .unwrap()
+            .0
+    }
+
+    /// The backend the ring gives `src:sport` at `vip`, computed in userspace
+    /// with the shared hash from the ring read back out of the kernel.
+    fn predicted(&self, vip: (&str, u16, u8), src: SocketAddr) -> BackendId {
+        let key = lb_common::abi::VipKey::new(ip(vip.0), vip.1, vip.2);
+        let v = self.actual.vips[&key];
+        let ring = self.dp.ring(v.id).unwrap().unwrap();
+        let sport = if v.flags & vip_flags::HASH_SRC_PORT != 0 {
+            src.port().to_be()
+        } else {
+            0
+        };
+        ring[ring_slot(flow_hash(&Addr::from_ip(src.ip()), sport), v.ring_size) as usize]
+    }
+
+    /// Runs one frame; checks the action, the reason counter (exactly this one
+    /// moved, by one) and the output bytes.
+    fn check(&mut self, name: &str, frame: &[u8], want: Want) {
+        let before = self.dp.reasons().unwrap();
+        let out = self.dp.test_run(PROG_LB, frame).unwrap();
+        let after = self.dp.reasons().unwrap();
+        let moved: Vec<(&str, u64)> = after
+            .iter()
+            .map(|(k, v)| (*k, v - before[k]))
+            .filter(|(_, d)| *d != 0)
+            .collect();
+        let (action, reason, expect_frame) = match want {
+            Want::Forward(reason, id) | Want::Redirect(reason, id) => {
+                let b = self.actual.backends[&id];
+                let action = if matches!(want, Want::Redirect(..)) {
+                    xdp_action::REDIRECT
+                } else {
+                    xdp_action::TX
+                };
+                (action, reason, with_macs(frame, b.src_mac, b.dst_mac))
+            }
+            Want::Pass(r) => (xdp_action::PASS, r, frame.to_vec()),
+            Want::Drop(r) => (xdp_action::DROP, r, frame.to_vec()),
+        };
+        assert_eq!(
+            out.action, action,
+            "{name}: action (reasons moved: {moved:?})"
+        );
+        assert_eq!(moved, vec![(reason.name(), 1)], "{name}: reason counters");
+        assert_eq!(out.frame, expect_frame, "{name}: output frame");
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Forward(Reason, BackendId),
+    Redirect(Reason, BackendId),
+    Pass(Reason),
+    Drop(Reason),
+}
+
+const WEB: (&str, u16, u8) = ("10.0.0.100", 80, 6);
+const DNS: (&str, u16, u8) = ("10.0.0.100", 53, 17);
+const WEB6: (&str, u16, u8) = ("fd00::100", 443, 6);
+
+#[test]
+fn single_packets_get_the_verdict_the_policy_names() {
+    let mut h = harness();
+    let c4 = sock("192.0.2.10:40000");
+    let c6 = sock("[2001:db8::10]:40000");
+    let web = sock("10.0.0.100:80");
+    let web6 = sock("[fd00::100]:443");
+    let syn = Packet::tcp(c4, web);
+    let l = syn.layers();
+    let tx = |h: &Harness, vip, src| Want::Forward(Reason::Tx, h.predicted(vip, src));
+
+    let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+        // Hits on every kind of VIP.
+        ("v4 tcp syn to vip", syn.build(), tx(&h, WEB, c4)),
+        (
+            "v4 tcp with payload",
+            Packet::tcp(sock("192.0.2.11:1"), web)
+                .tcp_flags(ACK)
+                .payload(b"GET / HTTP/1.1\r\n\r\n")
+                .build(),
+            tx(&h, WEB, sock("192.0.2.11:1")),
+        ),
+        (
+            "v4 udp to vip",
+            Packet::udp(c4, sock("10.0.0.100:53"))
+                .payload(b"dns")
+                .build(),
+            tx(&h, DNS, c4),
+        ),
+        (
+            "v6 tcp syn to vip",
+            Packet::tcp(c6, web6).build(),
+            tx(&h, WEB6, c6),
+        ),
+        (
+            "v6 tcp through hop-by-hop and dest-opts headers",
+            Packet::tcp(sock("[2001:db8::11]:5"), web6)
+                .ipv6_ext(Ipv6ExtKind::HopByHop, 8)
+                .ipv6_ext(Ipv6ExtKind::DestOpts, 16)
+                .build(),
+            tx(&h, WEB6, sock("[2001:db8::11]:5")),
+        ),
+        (
+            "802.1Q tagged v4 syn (tag kept)",
+            Packet::tcp(sock("192.0.2.12:7"), web).vlan(42).build(),
+            tx(&h, WEB, sock("192.0.2.12:7")),
+        ),
+        (
+            "v4 with options is forwarded intact",
+            Packet::tcp(sock("192.0.2.13:7"), web)
+                .ipv4_options(&[0x94, 0x04, 0, 0])
+                .build(),
+            tx(&h, WEB, sock("192.0.2.13:7")),
+        ),
+        (
+            "wildcard-port vip, port 8080",
+            Packet::tcp(c4, sock("10.0.0.200:8080")).build(),
+            Want::Forward(Reason::Tx, h.predicted(("10.0.0.200", 0, 6), c4)),
+        ),
+        (
+            "backend behind another interface",
+            Packet::tcp(c4, sock("10.0.0.101:80")).build(),
+            Want::Redirect(Reason::Redirect, h.id_of("10.0.4.1")),
+        ),
+        // Not ours: untouched.
+        ("arp", arp_frame(), Want::Pass(Reason::PassNotIp)),
+        (
+            "double-tagged (a second tag is not IP)",
+            double_tagged(&Packet::tcp(c4, web).vlan(1).build()),
+            Want::Pass(Reason::PassNotIp),
+        ),
+        (
+            "v4 tcp to a non-vip port of a vip address",
+            Packet::tcp(c4, sock("10.0.0.100:81")).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "v4 udp to the tcp-only vip port",
+            Packet::udp(c4, web).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "v4 to another address",
+            Packet::tcp(c4, sock("10.9.9.9:80")).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "v6 to another address",
+            Packet::tcp(c6, sock("[fd00::999]:443")).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "gre-like other protocol to vip address",
+            other_proto_frame(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "icmp echo to vip (the LB host answers)",
+            Packet::icmp_echo(c4.ip(), ip("10.0.0.100")).build(),
+            Want::Pass(Reason::PassIcmp),
+        ),
+        (
+            "icmpv6 echo to vip",
+            Packet::icmp_echo(c6.ip(), ip("fd00::100")).build(),
+            Want::Pass(Reason::PassIcmp),
+        ),
+        (
+            "icmp error about a non-vip flow",
+            Packet::icmp_error(
+                ip("192.0.2.1"),
+                ip("10.0.0.100"),
+                IcmpErr::FragNeeded { mtu: 1400 },
+                &Packet::tcp(sock("10.0.0.100:9999"), c4),
+            )
+            .build(),
+            Want::Pass(Reason::PassIcmp),
+        ),
+        // No backend.
+        (
+            "vip without backends",
+            Packet::tcp(c4, sock("10.0.0.102:80")).build(),
+            Want::Drop(Reason::DropNoBackend),
+        ),
+        // Fragments.
+        (
+            "v4 first fragment to vip",
+            Packet::udp(c4, sock("10.0.0.100:53"))
+                .ipv4_fragment(true, 0)
+                .build(),
+            Want::Drop(Reason::DropFragment),
+        ),
+        (
+            "v4 later fragment to vip",
+            Packet::udp(c4, sock("10.0.0.100:53"))
+                .ipv4_fragment(false, 185)
+                .build(),
+            Want::Drop(Reason::DropFragment),
+        ),
+        (
+            "v4 fragment to another address",
+            Packet::udp(c4, sock("10.9.9.9:53"))
+                .ipv4_fragment(true, 0)
+                .build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "v6 fragment header to vip",
+            Packet::tcp(c6, web6).ipv6_fragment(0, true).build(),
+            Want::Drop(Reason::DropFragment),
+        ),
+        (
+            "v6 fragment to another address",
+            Packet::tcp(c6, sock("[fd00::999]:443"))
+                .ipv6_fragment(0, true)
+                .build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        // Malformed IP to a VIP: dropped, never forwarded.
+        (
+            "bad ipv4 header checksum",
+            Packet::tcp(c4, web).bad_ip_checksum().build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "ihl below 5",
+            Packet::tcp(c4, web).ihl_override(4).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "ip version 5 in an ipv4 frame",
+            Packet::tcp(c4, web).ip_version_override(5).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "total length beyond the frame",
+            Packet::tcp(c4, web).ip_total_len_override(1500).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "total length shorter than the header",
+            Packet::tcp(c4, web).ip_total_len_override(12).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "ipv6 version 4 in an ipv6 frame",
+            Packet::tcp(c6, web6).ip_version_override(4).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "ipv6 payload length beyond the frame",
+            Packet::tcp(c6, web6).ipv6_payload_len_override(900).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        // Malformed L4 to a VIP.
+        (
+            "tcp data offset below 5",
+            Packet::tcp(c4, web).tcp_doff_override(4).build(),
+            Want::Drop(Reason::DropMalformedL4),
+        ),
+        (
+            "tcp data offset past the packet",
+            Packet::tcp(c4, web).tcp_doff_override(15).build(),
+            Want::Drop(Reason::DropMalformedL4),
+        ),
+        (
+            "udp length below 8",
+            Packet::udp(c4, sock("10.0.0.100:53"))
+                .udp_len_override(6)
+                .build(),
+            Want::Drop(Reason::DropMalformedL4),
+        ),
+        (
+            "udp length past the packet",
+            Packet::udp(c4, sock("10.0.0.100:53"))
+                .udp_len_override(400)
+                .build(),
+            Want::Drop(Reason::DropMalformedL4),
+        ),
+        // The same malformations elsewhere are the host's business.
+        (
+            "bad checksum to another address",
+            Packet::tcp(c4, sock("10.9.9.9:80"))
+                .bad_ip_checksum()
+                .build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "ihl below 5 to another address",
+            Packet::tcp(c4, sock("10.9.9.9:80")).ihl_override(4).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        // Truncated at every layer.
+        // (BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header,
+        // as NICs do: the shortest frame XDP can see carries one.)
+        (
+            "ethernet header and nothing else",
+            syn.build_truncated(14),
+            Want::Pass(Reason::PassUnparsed),
+        ),
+        (
+            "truncated vlan tag",
+            Packet::tcp(c4, web).vlan(7).build_truncated(16),
+            Want::Pass(Reason::PassUnparsed),
+        ),
+        (
+            "truncated ipv4 header",
+            syn.build_truncated(l.l3 + 12),
+            Want::Pass(Reason::PassUnparsed),
+        ),
+        (
+            "truncated ipv6 header",
+            Packet::tcp(c6, web6).build_truncated(l.l3 + 30),
+            Want::Pass(Reason::PassUnparsed),
+        ),
+        (
+            "ports cut off (vip address)",
+            syn.build_truncated(l.l4 + 2),
+            Want::Drop(Reason::DropMalformedL4),
+        ),
+        (
+            "ports cut off (other address)",
+            Packet::tcp(c4, sock("10.9.9.9:80")).build_truncated(l.l4 + 2),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "tcp header cut after the ports",
+            syn.build_truncated(l.l4 + 10),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "v6 tcp header cut after the ports",
+            {
+                let p = Packet::tcp(c6, web6);
+                let n = p.layers().l4 + 10;
+                p.build_truncated(n)
+            },
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "udp header cut after the ports",
+            {
+                let p = Packet::udp(c4, sock("10.0.0.100:53"));
+                let n = p.layers().l4 + 6;
+                p.build_truncated(n)
+            },
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "icmp header cut (vip address)",
+            {
+                let p = Packet::icmp_echo(c4.ip(), ip("10.0.0.100"));
+                let n = p.layers().l4 + 3;
+                p.build_truncated(n)
+            },
+            Want::Drop(Reason::DropMalformedL4),
+        ),
+    ];
+    for (name, frame, want) in cases {
+        h.check(name, &frame, want);
+    }
+}
+
+/// A TCP segment whose IP total length is honest about a frame cut inside the
+/// TCP header is an L4 problem; the cases above that cut the frame but keep
+/// the original total length are IP problems. Both are dropped.
+#[test]
+fn truncation_inside_l4_with_consistent_ip_length_is_an_l4_error() {
+    let mut h = harness();
+    let c4 = sock("192.0.2.10:40000");
+    let p = Packet::tcp(c4, sock("10.0.0.100:80"));
+    let l = p.layers();
+    let cut = (l.l4 + 12 - l.l3) as u16;
+    let frame = p
+        .clone()
+        .ip_total_len_override(cut)
+        .build_truncated(l.l4 + 12);
+    h.check(
+        "tcp header cut, ip length agrees",
+        &frame,
+        Want::Drop(Reason::DropMalformedL4),
+    );
+}
+
+#[test]
+fn established_flows_survive_drain_and_are_rehashed_when_down() {
+    let mut h = harness();
+    // Find a client the ring sends to 10.0.1.2, so we can drain it.
+    let victim = h.id_of("10.0.1.2");
+    let client = (1..)
+        .map(|i| sock(&format!("192.0.2.{}:{}", i % 250 + 1, 30000 + i)))
+        .find(|c| h.predicted(WEB, *c) == victim)
+        .unwrap();
+    let web = sock("10.0.0.100:80");
+    h.check(
+        "syn creates the flow",
+        &Packet::tcp(client, web).build(),
+        Want::Forward(Reason::Tx, victim),
+    );
+    h.check(
+        "ack follows it",
+        &Packet::tcp(client, web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, victim),
+    );
+
+    h.set_state("10.0.1.2", state::DRAIN);
+    assert_ne!(
+        h.predicted(WEB, client),
+        victim,
+        "a drained backend is out of the ring"
+    );
+    h.check(
+        "drained: the open flow continues",
+        &Packet::tcp(client, web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, victim),
+    );
+    let newcomer = h.predicted(WEB, client);
+    h.check(
+        "drained: a new syn from the same client goes elsewhere",
+        &Packet::tcp(client, web).build(),
+        Want::Forward(Reason::Tx, newcomer),
+    );
+
+    // Put the flow back on the drained backend, then take it down.
+    h.set_state("10.0.1.2", state::UP);
+    h.check(
+        "undrained: syn back on it",
+        &Packet::tcp(client, web).build(),
+        Want::Forward(Reason::Tx, victim),
+    );
+    h.set_state("10.0.1.2", state::DOWN);
+    let rehashed = h.predicted(WEB, client);
+    assert_ne!(rehashed, victim);
+    h.check(
+        "down: the open flow is re-hashed",
+        &Packet::tcp(client, web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, rehashed),
+    );
+    h.set_state("10.0.1.2", state::UP);
+    h.check(
+        "and stays on its new backend after recovery",
+        &Packet::tcp(client, web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, rehashed),
+    );
+
+    // Maintenance is an administrative down: same treatment.
+    let flows = h.dp.flows().unwrap();
+    let f = flows.iter().find(|f| f.sport == client.port()).unwrap();
+    assert_eq!(f.flow.backend, rehashed);
+    h.check(
+        "fin marks the flow closing",
+        &Packet::tcp(client, web).tcp_flags(FIN | ACK).build(),
+        Want::Forward(Reason::Tx, rehashed),
+    );
+    let f =
+        h.dp.flows()
+            .unwrap()
+            .into_iter()
+            .find(|f| f.sport == client.port())
+            .unwrap();
+    assert_ne!(f.flow.flags & lb_common::consts::flow_flags::FIN, 0);
+}
+
+#[test]
+fn udp_and_ipv6_flows_stick_through_ring_changes() {
+    let mut h = harness();
+    for (vip, src, dst, backends) in [
+        (
+            DNS,
+            "192.0.2.77:5353",
+            "10.0.0.100:53",
+            ["10.0.2.1", "10.0.2.2"],
+        ),
+        (
+            WEB6,
+            "[2001:db8::77]:5353",
+            "[fd00::100]:443",
+            ["fd00:1::1", "fd00:1::2"],
+        ),
+    ] {
+        let (src, dst) = (sock(src), sock(dst));
+        let pkt = |p: Packet| if vip.2 == 17 { p } else { p.tcp_flags(ACK) };
+        let mk = || {
+            pkt(if vip.2 == 17 {
+                Packet::udp(src, dst)
+            } else {
+                Packet::tcp(src, dst)
+            })
+            .build()
+        };
+        let first = h.predicted(vip, src);
+        h.check("first packet", &mk(), Want::Forward(Reason::Tx, first));
+        let first_addr = backends.iter().find(|b| h.id_of(b) == first).unwrap();
+        h.set_state(first_addr, state::DRAIN);
+        h.check(
+            "after drain, the flow stays",
+            &mk(),
+            Want::Forward(Reason::Tx, first),
+        );
+        h.set_state(first_addr, state::UP);
+    }
+}
+
+#[test]
+fn icmp_errors_reach_the_backend_of_the_flow_they_quote() {
+    let mut h = harness();
+    let client = sock("192.0.2.50:41000");
+    let web = sock("10.0.0.100:80");
+    let be = h.predicted(WEB, client);
+    h.check(
+        "flow",
+        &Packet::tcp(client, web).build(),
+        Want::Forward(Reason::Tx, be),
+    );
+    // Drain that backend: the ring now points elsewhere, the flow table does not.
+    let addr = h.actual.backends[&be].addr.to_ip().to_string();
+    h.set_state(&addr, state::DRAIN);
+    let quoted = Packet::tcp(web, client).tcp_flags(ACK).payload(&[0u8; 64]);
+    let err = Packet::icmp_error(
+        ip("198.51.100.1"),
+        web.ip(),
+        IcmpErr::FragNeeded { mtu: 1400 },
+        &quoted,
+    );
+    h.check(
+        "frag needed follows the flow",
+        &err.build(),
+        Want::Forward(Reason::IcmpForwarded, be),
+    );
+    let ttl = Packet::icmp_error(ip("198.51.100.1"), web.ip(), IcmpErr::TimeExceeded, &quoted);
+    h.check(
+        "time exceeded too",
+        &ttl.build(),
+        Want::Forward(Reason::IcmpForwarded, be),
+    );
+
+    // IPv6 packet-too-big, for a flow not in the table: the ring decides.
+    let c6 = sock("[2001:db8::50]:41000");
+    let web6 = sock("[fd00::100]:443");
+    let quoted6 = Packet::tcp(web6, c6).tcp_flags(ACK);
+    let ptb = Packet::icmp_error(
+        ip("2001:db8:ffff::1"),
+        web6.ip(),
+        IcmpErr::PacketTooBig { mtu: 1280 },
+        &quoted6,
+    );
+    h.check(
+        "packet too big",
+        &ptb.build(),
+        Want::Forward(Reason::IcmpForwarded, h.predicted(WEB6, c6)),
+    );
+    // An ICMP error creates no flow.
+    assert!(
+        h.dp.flows()
+            .unwrap()
+            .iter()
+            .all(|f| f.sport != 41000 || !f.src.to_ip().is_ipv6())
+    );
+}
+
+#[test]
+fn counters_count_packets_bytes_and_new_flows() {
+    let mut h = harness();
+    let web = sock("10.0.0.100:80");
+    let client = sock("192.0.2.90:1234");
+    let be = h.predicted(WEB, client);
+    let syn = Packet::tcp(client, web).build();
+    let ack = Packet::tcp(client, web)
+        .tcp_flags(ACK)
+        .payload(&[7u8; 100])
+        .build();
+    h.check("syn", &syn, Want::Forward(Reason::Tx, be));
+    h.check("ack", &ack, Want::Forward(Reason::Tx, be));
+    h.check(
+        "rst",
+        &Packet::tcp(client, web).tcp_flags(RST).build(),
+        Want::Forward(Reason::Tx, be),
+    );
+    let vip_id = h.actual.vips[&lb_common::abi::VipKey::new(ip("10.0.0.100"), 80, 6)].id;
+    let ip_bytes = (syn.len() - 14) * 2 + (ack.len() - 14);
+    for c in [
+        h.dp.vip_counters(vip_id).unwrap(),
+        h.dp.backend_counters(be).unwrap(),
+    ] {
+        assert_eq!(c.packets, 3);
+        assert_eq!(c.bytes, ip_bytes as u64);
+        assert_eq!(c.new_flows, 1);
+    }
+}
+
+/// A second 802.1Q tag after the first (QinQ): one tag is all we parse.
+fn double_tagged(tagged: &[u8]) -> Vec<u8> {
+    let mut f = tagged[..16].to_vec();
+    f.extend_from_slice(&[0, 2, 0x81, 0x00]);
+    f.extend_from_slice(&tagged[16..]);
+    f
+}
+
+fn arp_frame() -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&[
+        0x02, 0, 0, 0, 0, 1, 192, 0, 2, 10, 0, 0, 0, 0, 0, 0, 10, 0, 0, 100,
+    ]);
+    f.resize(60, 0);
+    f
+}
+
+/// IPv4 protocol 47 (GRE) to a VIP address: not balanced, passed to the host.
+fn other_proto_frame() -> Vec<u8> {
+    let mut f = Packet::udp(sock("192.0.2.10:1"), sock("10.0.0.100:53")).build();
+    f[14 + 9] = 47;
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let c = lb_tests::packet::ipv4_checksum(&f[14..34]);
+    f[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    f
+}
