@@ -121,7 +121,10 @@ pub struct FlowKeyV4 {
     /// Network order.
     pub dport: u16,
     pub proto: u8,
-    pub _pad: [u8; 3],
+    /// Padding as a byte and a half-word: a 3-byte array would make the BPF
+    /// backend zero it with a call to a byte-loop `memset`.
+    pub _pad: u8,
+    pub _pad2: u16,
 }
 
 /// Key of [`crate::consts::MAP_FLOWS_V6`]: the client→VIP 5-tuple.
@@ -135,7 +138,10 @@ pub struct FlowKeyV6 {
     /// Network order.
     pub dport: u16,
     pub proto: u8,
-    pub _pad: [u8; 3],
+    /// Padding as a byte and a half-word: a 3-byte array would make the BPF
+    /// backend zero it with a call to a byte-loop `memset`.
+    pub _pad: u8,
+    pub _pad2: u16,
 }
 
 /// Value of the flow tables.
@@ -145,14 +151,24 @@ pub struct Flow {
     pub backend: BackendId,
     /// [`crate::consts::flow_flags`].
     pub flags: u32,
-    /// Last time a packet of the flow was seen, `CLOCK_MONOTONIC` ns, refreshed
-    /// at most every [`FLOW_ATIME_GRANULARITY_NS`].
+    /// Last time a packet of the flow was seen, on the agent's clock
+    /// ([`Config::now`], seconds); rewritten at most once a second.
     pub atime: u64,
 }
 
-/// How stale [`Flow::atime`] may get before the data path rewrites it (one write
-/// per flow per second instead of one per packet).
-pub const FLOW_ATIME_GRANULARITY_NS: u64 = 1_000_000_000;
+/// Bit of the VIP address pre-filter ([`crate::consts::MAP_VIP_FILTER`]) that
+/// `addr` maps to: `(word index, bit mask)`. A clear bit proves the address
+/// carries no VIP, so traffic for the host costs one array load, not a hash
+/// lookup.
+#[inline(always)]
+pub const fn vip_filter_bit(addr: &Addr) -> (u32, u64) {
+    let w = addr.0[0] ^ addr.0[1] ^ addr.0[2] ^ addr.0[3];
+    let h = (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48; // 16 bits
+    ((h >> 6) as u32, 1u64 << (h & 63))
+}
+
+/// Words in the VIP address pre-filter (65,536 bits).
+pub const VIP_FILTER_WORDS: u32 = 1024;
 
 /// Value of [`crate::consts::MAP_CONFIG`].
 #[repr(C)]
@@ -160,7 +176,12 @@ pub const FLOW_ATIME_GRANULARITY_NS: u64 = 1_000_000_000;
 pub struct Config {
     /// [`crate::consts::config_flags`].
     pub flags: u32,
-    pub _pad: u32,
+    /// The agent's clock: `CLOCK_MONOTONIC` seconds, written every second.
+    /// The data path stamps flows with it instead of calling a time helper
+    /// (`bpf_ktime_get_coarse_ns` costs ~50 ns a packet on this kind of VM;
+    /// this is one load). It stands still while no agent runs, so flow ages
+    /// only mean something with an agent up.
+    pub now: u32,
 }
 
 /// Per-CPU counters of one VIP or one backend.

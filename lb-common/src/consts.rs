@@ -35,9 +35,11 @@ pub const MAP_TX_PORTS: &str = "LB_TX_PORTS";
 pub const MAP_VIP_ADDRS: &str = "LB_VIP_ADDRS";
 /// One [`crate::abi::Config`] at index 0: data-path-wide switches.
 pub const MAP_CONFIG: &str = "LB_CONFIG";
+/// Bitmap of VIP addresses ([`crate::abi::vip_filter_bit`]), `u64` words.
+pub const MAP_VIP_FILTER: &str = "LB_VIP_FILTER";
 
 /// Every map, for pinning and teardown. Kernel map names are at most 15 bytes.
-pub const ALL_MAPS: [&str; 11] = [
+pub const ALL_MAPS: [&str; 12] = [
     MAP_VIPS,
     MAP_VIP_ADDRS,
     MAP_RINGS,
@@ -49,6 +51,7 @@ pub const ALL_MAPS: [&str; 11] = [
     MAP_REASONS,
     MAP_TX_PORTS,
     MAP_CONFIG,
+    MAP_VIP_FILTER,
 ];
 const _: () = {
     let mut i = 0;
@@ -81,8 +84,6 @@ pub const BPF_F_INNER_MAP: u32 = 1 << 12;
 pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 /// Flags of every ring (inner map): the template and each ring must agree.
 pub const RING_MAP_FLAGS: u32 = BPF_F_INNER_MAP | BPF_F_MMAPABLE;
-/// `BPF_F_NO_COMMON_LRU`: per-CPU LRU lists for the flow tables (less contention).
-pub const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
 
 /// Backend states as stored in [`crate::abi::Backend::state`].
 pub mod state {

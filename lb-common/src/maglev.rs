@@ -120,48 +120,54 @@ pub fn build(
         });
     }
 
+    /// A backend's walk through its permutation, and the credit it has earned.
+    struct Walk {
+        next: u32,
+        skip: u32,
+        weight: u64,
+        credit: u64,
+    }
     let max_weight = live.iter().map(|b| b.weight).max().unwrap_or(1) as u64;
-    // Per backend: next candidate slot, its stride, and earned credit.
-    let mut next: Vec<u32> = live
+    let mut walks: Vec<Walk> = live
         .iter()
-        .map(|b| (bytes_hash(b.key, OFFSET_SEED) % m as u64) as u32)
+        .map(|b| Walk {
+            next: (bytes_hash(b.key, OFFSET_SEED) % m as u64) as u32,
+            skip: (bytes_hash(b.key, SKIP_SEED) % (m as u64 - 1)) as u32 + 1,
+            weight: b.weight as u64,
+            // Half a claim up front: shares round to nearest, not down.
+            credit: max_weight / 2,
+        })
         .collect();
-    let skip: Vec<u32> = live
-        .iter()
-        .map(|b| (bytes_hash(b.key, SKIP_SEED) % (m as u64 - 1)) as u32 + 1)
-        .collect();
-    let weight: Vec<u64> = live.iter().map(|b| b.weight as u64).collect();
-    // Start half a claim in credit so shares round to nearest, not down.
-    let mut credit = vec![max_weight / 2; live.len()];
 
     let mut filled = 0u32;
-    loop {
-        for i in 0..live.len() {
-            credit[i] += weight[i];
-            if credit[i] < max_weight {
+    'fill: loop {
+        for (b, w) in live.iter().zip(walks.iter_mut()) {
+            w.credit += w.weight;
+            if w.credit < max_weight {
                 continue;
             }
-            credit[i] -= max_weight;
+            w.credit -= max_weight;
             // Walk this backend's permutation to its next free slot.
-            let mut c = next[i];
+            let mut c = w.next;
             while ring[c as usize] != NO_BACKEND {
-                c += skip[i];
+                c += w.skip;
                 if c >= m {
                     c -= m;
                 }
             }
-            ring[c as usize] = live[i].id;
-            c += skip[i];
+            ring[c as usize] = b.id;
+            c += w.skip;
             if c >= m {
                 c -= m;
             }
-            next[i] = c;
+            w.next = c;
             filled += 1;
             if filled == m {
-                return Ok(ring);
+                break 'fill;
             }
         }
     }
+    Ok(ring)
 }
 
 /// Slots whose backend differs between two tables of the same size.

@@ -1,6 +1,9 @@
 //! lb-ctl: the agent that owns lb's data path, and the operator CLI.
 
+pub mod cli;
 pub mod config;
 pub mod dataplane;
+pub mod desired;
 pub mod neigh;
 pub mod reconcile;
+pub mod sys;

@@ -135,6 +135,7 @@ impl InProcessLb {
                 Ok(out)
             })
         })??;
+        dp.tick()?;
         let mut lb = InProcessLb {
             dp,
             actual: Actual::default(),

@@ -3,6 +3,7 @@
 //! `BPF_PROG_TEST_RUN`. Used by the integration tests and by `cargo xtask demo`.
 
 pub mod bench;
+pub mod demo;
 pub mod http;
 pub mod lab;
 pub mod lb;

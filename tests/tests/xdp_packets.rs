@@ -80,7 +80,7 @@ fn vip(addr: &str, port: u16, proto: u8, flags: u32, backends: &[(&str, u32)]) -
 }
 
 /// A fresh network namespace (lo = ifindex 1, the test-run ingress, plus a veth
-/// as redirect target) and a data path with six VIPs.
+/// as redirect target) and a data path with seven VIPs.
 fn harness() -> Harness {
     // SAFETY: unshare affects only this thread, which runs the whole test.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
@@ -109,6 +109,13 @@ fn harness() -> Harness {
             6,
             0,
             &[("fd00:1::1", 1), ("fd00:1::2", 1)],
+        ),
+        vip(
+            "fd00::100",
+            53,
+            17,
+            0,
+            &[("fd00:2::1", 1), ("fd00:2::2", 1)],
         ),
         vip(
             "10.0.0.200",
@@ -216,6 +223,7 @@ enum Want {
 const WEB: (&str, u16, u8) = ("10.0.0.100", 80, 6);
 const DNS: (&str, u16, u8) = ("10.0.0.100", 53, 17);
 const WEB6: (&str, u16, u8) = ("fd00::100", 443, 6);
+const DNS6: (&str, u16, u8) = ("fd00::100", 53, 17);
 
 #[test]
 fn single_packets_get_the_verdict_the_policy_names() {
@@ -250,6 +258,18 @@ fn single_packets_get_the_verdict_the_policy_names() {
             "v6 tcp syn to vip",
             Packet::tcp(c6, web6).build(),
             tx(&h, WEB6, c6),
+        ),
+        (
+            "v6 udp to vip",
+            Packet::udp(c6, sock("[fd00::100]:53"))
+                .payload(b"dns")
+                .build(),
+            tx(&h, DNS6, c6),
+        ),
+        (
+            "v6 udp to a non-vip port",
+            Packet::udp(c6, sock("[fd00::100]:54")).build(),
+            Want::Pass(Reason::PassNotVip),
         ),
         (
             "v6 tcp through hop-by-hop and dest-opts headers",

@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: data-path measurements, by the method in DESIGN.md §9.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Bench {
@@ -27,7 +27,19 @@ enum BenchTarget {
 
 pub fn run(args: &Bench) -> Result<()> {
     match args.what {
-        // Wired to lb-tests' bench functions once they exist.
-        BenchTarget::Xdp { .. } => bail!("not yet wired"),
+        BenchTarget::Xdp { runs, calls, cpu } => {
+            let json = crate::workspace_root().join("target/bench/xdp.json");
+            crate::lab::run(&[
+                "bench-xdp".to_string(),
+                "--runs".into(),
+                runs.to_string(),
+                "--calls".into(),
+                calls.to_string(),
+                "--cpu".into(),
+                cpu.to_string(),
+                "--json".into(),
+                json.display().to_string(),
+            ])
+        }
     }
 }

@@ -4,6 +4,7 @@ mod bench;
 mod build_ebpf;
 mod cargo;
 mod demo;
+mod lab;
 mod packages;
 mod process;
 mod rig;

@@ -1,6 +1,6 @@
 //! `cargo xtask rig up|down`: the test rig's namespaces (DESIGN.md §8) by hand, to poke at them.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Rig {
@@ -22,7 +22,11 @@ enum RigAction {
 
 pub fn run(args: &Rig) -> Result<()> {
     match args.action {
-        // Wired to lb-tests' rig once it can outlive a test.
-        RigAction::Up { .. } | RigAction::Down => bail!("not yet wired"),
+        RigAction::Up { backends } => crate::lab::run(&[
+            "rig-up".to_string(),
+            "--backends".into(),
+            backends.to_string(),
+        ]),
+        RigAction::Down => crate::lab::run(&["rig-down"]),
     }
 }

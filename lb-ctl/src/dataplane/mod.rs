@@ -25,11 +25,14 @@ use aya::{
     },
 };
 use lb_common::{
-    abi::{Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey},
+    abi::{
+        Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, VIP_FILTER_WORDS,
+        Vip, VipKey, vip_filter_bit,
+    },
     consts::{
         ALL_MAPS, MAP_BACKEND_STATS, MAP_BACKENDS, MAP_CONFIG, MAP_FLOWS_V4, MAP_FLOWS_V6,
-        MAP_REASONS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_STATS, MAP_VIPS, PROG_LB,
-        PROG_PASS, PROG_TX, Reason,
+        MAP_REASONS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_FILTER, MAP_VIP_STATS,
+        MAP_VIPS, PROG_LB, PROG_PASS, PROG_TX, Reason,
     },
 };
 use ring::RingMap;
@@ -141,6 +144,7 @@ pub struct Dataplane {
     reasons: PerCpuArray<MapData, u64>,
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
+    vip_filter: Array<MapData, u64>,
 }
 
 impl Dataplane {
@@ -223,6 +227,9 @@ impl Dataplane {
                 .try_into()
                 .map_err(map_err(MAP_TX_PORTS))?,
             config: take(MAP_CONFIG)?.try_into().map_err(map_err(MAP_CONFIG))?,
+            vip_filter: take(MAP_VIP_FILTER)?
+                .try_into()
+                .map_err(map_err(MAP_VIP_FILTER))?,
             ebpf,
             pin_dir: opts.pin_dir.clone(),
             adopted,
@@ -309,6 +316,15 @@ impl Dataplane {
         })
     }
 
+    /// The kernel's run statistics of program `name` (`kernel.bpf_stats_enabled`
+    /// must be 1 for them to move): total run time and run count.
+    pub fn program_stats(&mut self, name: &'static str) -> Result<(std::time::Duration, u64)> {
+        let info = xdp_mut(&mut self.ebpf, name)?
+            .info()
+            .map_err(|source| DataplaneError::Program { name, source })?;
+        Ok((info.run_time(), info.run_count()))
+    }
+
     /// Interfaces with a pinned link.
     pub fn attached(&self) -> Vec<String> {
         let Some(dir) = &self.pin_dir else {
@@ -362,14 +378,54 @@ impl Dataplane {
     }
 
     /// Records how many VIPs use `addr` (0 removes it).
+    /// Records how many VIPs use `addr` (0 removes it) and brings the address
+    /// pre-filter up to date: bits are set before a VIP appears and cleared
+    /// after it is gone, by the reconciler's ordering of these calls.
     pub fn set_vip_addr(&mut self, addr: Addr, count: u32) -> Result<()> {
         if count == 0 {
-            ignore_missing(self.vip_addrs.remove(&addr)).map_err(map_err(MAP_VIP_ADDRS))
+            ignore_missing(self.vip_addrs.remove(&addr)).map_err(map_err(MAP_VIP_ADDRS))?;
         } else {
             self.vip_addrs
                 .insert(addr, count, 0)
-                .map_err(map_err(MAP_VIP_ADDRS))
+                .map_err(map_err(MAP_VIP_ADDRS))?;
         }
+        self.sync_vip_filter()
+    }
+
+    /// Rewrites the words of the pre-filter that differ from the set of VIP
+    /// addresses (several addresses may share a bit, so it is recomputed).
+    fn sync_vip_filter(&mut self) -> Result<()> {
+        let mut want = vec![0u64; VIP_FILTER_WORDS as usize];
+        for (a, _) in self.vip_addrs()? {
+            let (w, m) = vip_filter_bit(&a);
+            want[w as usize] |= m;
+        }
+        for (i, w) in want.into_iter().enumerate() {
+            let i = i as u32;
+            if self
+                .vip_filter
+                .get(&i, 0)
+                .map_err(map_err(MAP_VIP_FILTER))?
+                != w
+            {
+                self.vip_filter
+                    .set(i, w, 0)
+                    .map_err(map_err(MAP_VIP_FILTER))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the data path's clock ([`Config::now`]) to the current
+    /// `CLOCK_MONOTONIC` second; the agent calls it every second.
+    pub fn tick(&mut self) -> Result<u32> {
+        let now = monotonic_secs();
+        let mut c = self.config()?;
+        if c.now != now {
+            c.now = now;
+            self.set_config(c)?;
+        }
+        Ok(now)
     }
 
     pub fn vip_addrs(&self) -> Result<Vec<(Addr, u32)>> {
@@ -616,7 +672,12 @@ impl reconcile::Maps for Dataplane {
         match op {
             Op::AddTxPort(i) => self.add_tx_port(*i),
             Op::SetVipAddr(a, n) => self.set_vip_addr(*a, *n),
-            Op::SetConfig(c) => self.set_config(*c),
+            // Only the switches: the clock is `tick`'s.
+            Op::SetConfig(c) => {
+                let mut cur = self.config()?;
+                cur.flags = c.flags;
+                self.set_config(cur)
+            }
             Op::Forget { vips, backends } => {
                 self.purge_flows(&backends.iter().copied().collect())?;
                 for &id in backends {
@@ -634,6 +695,15 @@ impl reconcile::Maps for Dataplane {
             Op::ClearRing(id) => self.clear_ring(*id),
         }
     }
+}
+
+/// `CLOCK_MONOTONIC` in whole seconds: the clock of [`Flow::atime`].
+pub fn monotonic_secs() -> u32 {
+    // SAFETY: a zeroed timespec is valid; clock_gettime only writes it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u32
 }
 
 /// What [`Dataplane::test_run`] saw.

@@ -1,0 +1,110 @@
+//! `lb-lab`: what `cargo xtask demo|bench|rig` run once the toolchain is in
+//! place (xtask cannot link lb-ctl itself: building lb-ctl needs the eBPF
+//! toolchain that xtask installs).
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use lb_tests::{
+    bench::{self, XdpBenchArgs},
+    demo,
+    lab::{Lab, LabSpec, RIG_PREFIX},
+};
+
+#[derive(Parser)]
+#[command(name = "lb-lab", about = "lb's demo, benchmarks and test rig")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the lab, run lb on it, send traffic, show the spread, tear down.
+    Demo {
+        /// Client addresses (aliases in the client namespace).
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Connections per client address.
+        #[arg(long, default_value_t = 3)]
+        connections: usize,
+    },
+    /// XDP data path ns/packet (DESIGN.md §9); prints a table, writes JSON.
+    BenchXdp {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 100_000)]
+        calls: usize,
+        #[arg(long, default_value_t = 0)]
+        cpu: usize,
+        /// Where the JSON report goes.
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// Create the rig's namespaces (lbrig-*) and leave them up.
+    RigUp {
+        #[arg(long, default_value_t = 3)]
+        backends: usize,
+    },
+    /// Remove the rig's namespaces.
+    RigDown,
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Demo {
+            clients,
+            connections,
+        } => demo::run(clients, connections),
+        Cmd::BenchXdp {
+            runs,
+            calls,
+            cpu,
+            json,
+        } => {
+            let args = XdpBenchArgs { runs, calls, cpu };
+            let report = bench::xdp(&args, &mut |what| eprintln!("bench: measuring {what}"))?;
+            print!("{}", bench::xdp_table(&report));
+            if let Some(dir) = json.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {}", json.display()))?;
+            println!("JSON: {}", json.display());
+            Ok(())
+        }
+        Cmd::RigUp { backends } => {
+            let lab = Lab::up_persistent(
+                RIG_PREFIX,
+                LabSpec {
+                    backends,
+                    ..LabSpec::default()
+                },
+            )?;
+            println!("rig up: namespaces {}", lab.namespaces().join(" "));
+            println!(
+                "try: ip netns exec {}-client ping -c1 {}",
+                RIG_PREFIX,
+                lab.vip4()
+            );
+            Ok(())
+        }
+        Cmd::RigDown => {
+            let gone = Lab::down(RIG_PREFIX)?;
+            println!("rig down: removed {} namespaces", gone.len());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lb-lab: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
