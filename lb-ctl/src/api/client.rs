@@ -1,0 +1,1 @@
+//! Control API client (CLI side).
