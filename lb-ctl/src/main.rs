@@ -1,30 +1,45 @@
 //! `lb-ctl`: see `lb-ctl --help`.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io, path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use lb_ctl::{
-    cli::{self, Exit, Output},
+    api::client::Client,
+    cli::{self, Exit, Output, backend::BackendCommand, block_on, vip::VipCommand},
     config::DEFAULT_BPFFS,
-    dataplane, sys,
+    sys,
 };
 
 /// lb: an XDP load balancer (LVS-DR data path) with its control plane.
+/// Where `--help` lists the options every command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
-#[command(name = "lb-ctl", version, about, propagate_version = true)]
+#[command(
+    name = "lb-ctl",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit status: 0 done; 1 failed (no agent, agent error, timeout); \
+                  2 bad input (usage, invalid configuration, unknown VIP or backend, \
+                  a change the agent refused)."
+)]
 struct Cli {
     /// Run in this network namespace (`ip netns` name or path), keeping the
     /// host's mount namespace so pins under /sys/fs/bpf stay shared.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
     netns: Option<String>,
+    /// The agent's control socket [env: LB_SOCKET] [default: /run/lb/lb.sock].
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    socket: Option<PathBuf>,
     /// Output format.
-    #[arg(short, long, global = true, value_enum, default_value_t = Output::Table)]
+    #[arg(short, long, global = true, value_enum, default_value_t = Output::Table, help_heading = GLOBAL)]
     output: Output,
     /// More log output (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     verbose: u8,
     /// Less log output.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
@@ -32,22 +47,58 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent: own the data path, serve the control API, reload on SIGHUP.
+    Agent {
+        /// The configuration file.
+        #[arg(short, long, default_value = "/etc/lb/lb.yaml")]
+        config: PathBuf,
+    },
+    /// The agent's state: config and state files, interfaces, reloads, every VIP's backends.
+    Status,
+    /// Traffic counters per VIP and backend (ipvsadm -L -n --stats).
+    Stats {
+        /// Per-second rates instead of totals (ipvsadm --rate).
+        #[arg(long)]
+        rate: bool,
+    },
+    /// VIPs: list, add, remove.
+    #[command(subcommand)]
+    Vip(VipCommand),
+    /// Backends: list, add, remove, enable, drain, maint, set-weight.
+    #[command(subcommand)]
+    Backend(BackendCommand),
+    /// Which backend a client lands on, and why.
+    Explain {
+        /// The VIP's name or ADDRESS:PORT/PROTOCOL.
+        vip: String,
+        /// The client, `IP` or `IP:PORT` (`[IPv6]:PORT`); with a port, the flow table is checked too.
+        #[arg(value_name = "CLIENT_IP[:PORT]", value_parser = cli::explain::parse_client)]
+        client: String,
+    },
+    /// Make the agent re-read its configuration file; an invalid file changes nothing (exit 2).
+    Reload,
     /// Load or adopt the data path, attach it, and make it match a config file; then exit
-    /// (the data path keeps forwarding).
+    /// (the data path keeps forwarding). Without an agent.
     Apply {
         /// The configuration file.
         #[arg(short, long, default_value = "/etc/lb/lb.yaml")]
         config: PathBuf,
     },
-    /// Detach the XDP programs and remove every pinned map and link.
+    /// Detach the XDP programs and remove every pinned map and link: through the agent
+    /// (which then stops) if one runs, else directly.
     Teardown {
-        /// Pin directory of the data path.
+        /// Pin directory of the data path, when no agent runs.
         #[arg(long, default_value = DEFAULT_BPFFS)]
         bpffs: PathBuf,
     },
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,20 +131,24 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     if let Some(ns) = &cli.netns {
         sys::enter_netns(ns)?;
     }
+    let out = cli.output;
+    let client = Client::new(cli::socket_path(cli.socket));
     match cli.command {
-        Command::Apply { config } => cli::apply::run(&config, cli.output),
-        Command::Teardown { bpffs } => {
-            let removed = dataplane::teardown(&bpffs)?;
-            match cli.output {
-                Output::Json => println!("{}", serde_json::json!({ "removed": removed })),
-                Output::Table => {
-                    println!("removed {} pins under {}", removed.len(), bpffs.display())
-                }
-            }
-            Ok(Exit::Ok)
+        Command::Agent { config } => lb_ctl::agent::run(&config),
+        Command::Status => block_on(cli::status::run(&client, out)),
+        Command::Stats { rate } => block_on(cli::stats::run(&client, out, rate)),
+        Command::Vip(cmd) => block_on(cli::vip::run(cmd, &client, out)),
+        Command::Backend(cmd) => block_on(cli::backend::run(cmd, &client, out)),
+        Command::Explain { vip, client: who } => {
+            block_on(cli::explain::run(&client, out, &vip, &who))
         }
-        Command::Config(ConfigCommand::Check { file }) => {
-            Ok(cli::config_check::run(&file, cli.output))
+        Command::Reload => block_on(cli::reload::run(&client, out)),
+        Command::Apply { config } => cli::apply::run(&config, out),
+        Command::Teardown { bpffs } => cli::teardown::run(&client, &bpffs, out),
+        Command::Config(ConfigCommand::Check { file }) => Ok(cli::config_check::run(&file, out)),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lb-ctl", &mut io::stdout());
+            Ok(Exit::Ok)
         }
     }
 }
@@ -105,7 +160,7 @@ fn main() -> ExitCode {
         Ok(e) => e.into(),
         Err(e) => {
             cli::print_error(&e);
-            Exit::Failed.into()
+            cli::exit_for(&e).into()
         }
     }
 }

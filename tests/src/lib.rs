@@ -2,6 +2,7 @@
 //! backends that answer with their name, and packet builders for
 //! `BPF_PROG_TEST_RUN`. Used by the integration tests and by `cargo xtask demo`.
 
+pub mod agent;
 pub mod bench;
 pub mod demo;
 pub mod http;

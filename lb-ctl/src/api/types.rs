@@ -18,20 +18,35 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(reason: impl Into<String>) -> Self {
-        ApiError { code: 400, reason: reason.into() }
+        ApiError {
+            code: 400,
+            reason: reason.into(),
+        }
     }
     pub fn not_found(reason: impl Into<String>) -> Self {
-        ApiError { code: 404, reason: reason.into() }
+        ApiError {
+            code: 404,
+            reason: reason.into(),
+        }
     }
     pub fn conflict(reason: impl Into<String>) -> Self {
-        ApiError { code: 409, reason: reason.into() }
+        ApiError {
+            code: 409,
+            reason: reason.into(),
+        }
     }
     /// The request is well formed but the resulting configuration is not valid.
     pub fn invalid(reason: impl Into<String>) -> Self {
-        ApiError { code: 422, reason: reason.into() }
+        ApiError {
+            code: 422,
+            reason: reason.into(),
+        }
     }
     pub fn internal(reason: impl Into<String>) -> Self {
-        ApiError { code: 500, reason: reason.into() }
+        ApiError {
+            code: 500,
+            reason: reason.into(),
+        }
     }
 }
 

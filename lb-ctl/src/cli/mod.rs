@@ -1,10 +1,32 @@
 //! The operator commands. Each returns an [`Exit`] code that means something:
-//! 0 done, 1 failed, 2 bad input (usage or configuration).
+//!
+//! - 0: done;
+//! - 1: failed — the agent is not running or answered 5xx, a request timed
+//!   out, `drain --wait` ran out of time, a data path operation failed;
+//! - 2: bad input — usage errors (clap), an invalid configuration file, and
+//!   every 4xx from the API: the request named a VIP or backend that does not
+//!   exist (404), conflicts with what is there (409), or would make the
+//!   configuration invalid (422). Retrying the same command cannot succeed.
 
+pub mod answer;
 pub mod apply;
+pub mod backend;
 pub mod config_check;
+pub mod drain;
+pub mod explain;
+pub mod reload;
+pub mod stats;
+pub mod status;
+pub mod table;
+pub mod teardown;
+pub mod vip;
 
-use std::process::ExitCode;
+use std::{future::Future, path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use crate::api::{client::ClientError, types::ChangeResult};
 
 /// What a command's exit status says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,5 +57,118 @@ pub fn print_error(err: &anyhow::Error) {
     eprintln!("lb-ctl: error: {err}");
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {cause}");
+    }
+}
+
+/// The exit code for a command that failed with `err` (see the module docs).
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    let api = err.chain().find_map(|e| e.downcast_ref::<ClientError>());
+    match api {
+        Some(ClientError::Api(e)) if (400..500).contains(&e.code) => Exit::BadInput,
+        _ => Exit::Failed,
+    }
+}
+
+/// The environment variable naming the agent's socket, below `--socket`.
+pub const SOCKET_ENV: &str = "LB_SOCKET";
+
+/// The agent's socket: `--socket`, else `$LB_SOCKET`, else the default.
+pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| {
+        std::env::var_os(SOCKET_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| crate::config::DEFAULT_SOCKET.into())
+}
+
+/// Runs a command's async body on a runtime of its own (the CLI makes a few
+/// requests; one thread is plenty).
+pub fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
+}
+
+/// Prints JSON the CLI made itself (answers print with [`answer::Answer::print_json`]).
+pub fn print_json(value: &serde_json::Value) {
+    // A `Value` always serializes.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// A clap parser for one of the config's spelled enums (`tcp`/`udp`, ...),
+/// listing the spellings in `--help` and completions.
+pub fn spelled<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(move |v| name(*v))).try_map(move |s| {
+        all.iter()
+            .copied()
+            .find(|v| name(*v) == s)
+            .ok_or("not one of the possible values")
+    })
+}
+
+/// Prints what a change did: `did` when it changed something, `already`
+/// when desired state was already so; warnings go to stderr.
+pub fn print_change(
+    out: Output,
+    answer: answer::Answer,
+    did: &str,
+    already: &str,
+) -> anyhow::Result<Exit> {
+    if out == Output::Json {
+        answer.print_json();
+        return Ok(Exit::Ok);
+    }
+    let result: ChangeResult = answer.typed()?;
+    for w in &result.warnings {
+        eprintln!("lb-ctl: warning: {w}");
+    }
+    if result.changed {
+        println!("{did} ({} map writes)", result.map_writes);
+    } else {
+        println!("{already}; nothing changed");
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::ApiError;
+
+    #[test]
+    fn api_errors_map_to_exit_codes() {
+        let api = |code| {
+            anyhow::Error::new(ClientError::Api(ApiError {
+                code,
+                reason: "x".into(),
+            }))
+        };
+        assert_eq!(exit_for(&api(404)), Exit::BadInput);
+        assert_eq!(exit_for(&api(422)), Exit::BadInput);
+        assert_eq!(exit_for(&api(503)), Exit::Failed);
+        assert_eq!(exit_for(&api(400).context("adding a VIP")), Exit::BadInput);
+        let gone = ClientError::NotRunning {
+            socket: "/run/lb/lb.sock".into(),
+            source: std::io::ErrorKind::NotFound.into(),
+        };
+        assert_eq!(exit_for(&anyhow::Error::new(gone)), Exit::Failed);
+        assert_eq!(exit_for(&anyhow::anyhow!("other")), Exit::Failed);
+    }
+
+    #[test]
+    fn socket_flag_wins() {
+        assert_eq!(
+            socket_path(Some("/tmp/x.sock".into())),
+            PathBuf::from("/tmp/x.sock")
+        );
     }
 }

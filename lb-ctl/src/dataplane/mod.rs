@@ -125,9 +125,13 @@ fn aya_log_level(l: log::LevelFilter) -> u8 {
     }
 }
 
+/// aya-log's reader of the data path's log ring (when `ebpf_log` is on).
+pub type EbpfLogger = aya_log::EbpfLogger<&'static dyn log::Log>;
+
 /// The loaded programs and their maps.
 pub struct Dataplane {
     ebpf: Ebpf,
+    logger: Option<EbpfLogger>,
     pin_dir: Option<PathBuf>,
     /// True when the maps came from pins left by an earlier run.
     adopted: bool,
@@ -174,6 +178,15 @@ impl Dataplane {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
+        // The log ring exists either way; reading it only matters when on.
+        let logger = if level > 0 {
+            Some(
+                EbpfLogger::init(&mut ebpf)
+                    .map_err(|e| DataplaneError::Attach("aya-log".into(), e.to_string()))?,
+            )
+        } else {
+            None
+        };
         for name in [PROG_LB, PROG_PASS, PROG_TX] {
             xdp_mut(&mut ebpf, name)?
                 .load()
@@ -231,10 +244,59 @@ impl Dataplane {
                 .try_into()
                 .map_err(map_err(MAP_VIP_FILTER))?,
             ebpf,
+            logger,
             pin_dir: opts.pin_dir.clone(),
             adopted,
         };
         Ok(dp)
+    }
+
+    /// The reader of the data path's aya-log events, if they are on: poll its
+    /// fd and call `flush()` to turn them into `log` records.
+    pub fn take_logger(&mut self) -> Option<EbpfLogger> {
+        self.logger.take()
+    }
+
+    /// The flow-table entry of exactly this client→VIP tuple, if any.
+    pub fn lookup_flow(
+        &self,
+        src: std::net::SocketAddr,
+        dst: std::net::SocketAddr,
+        proto: u8,
+    ) -> Result<Option<Flow>> {
+        let (sa, da) = (Addr::from_ip(src.ip()), Addr::from_ip(dst.ip()));
+        let r = if src.is_ipv4() {
+            self.flows_v4.get(
+                &FlowKeyV4 {
+                    src: sa.0[3],
+                    dst: da.0[3],
+                    sport: src.port().to_be(),
+                    dport: dst.port().to_be(),
+                    proto,
+                    _pad: 0,
+                    _pad2: 0,
+                },
+                0,
+            )
+        } else {
+            self.flows_v6.get(
+                &FlowKeyV6 {
+                    src: sa,
+                    dst: da,
+                    sport: src.port().to_be(),
+                    dport: dst.port().to_be(),
+                    proto,
+                    _pad: 0,
+                    _pad2: 0,
+                },
+                0,
+            )
+        };
+        match r {
+            Ok(f) => Ok(Some(f)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_err(MAP_FLOWS_V4)(e)),
+        }
     }
 
     /// Whether this run adopted maps pinned by an earlier one.

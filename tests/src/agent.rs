@@ -1,0 +1,187 @@
+//! The real `lb-ctl agent` run in a [`Lab`]'s LB namespace, and `lb-ctl`
+//! commands against it, as an operator would use them.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{lab::Lab, lb::PeerPass};
+
+/// The `lb-ctl` binary cargo built next to the test binaries
+/// (`target/<profile>/lb-ctl`), or `$LB_CTL`.
+pub fn lb_ctl_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("LB_CTL") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/lb-ctl
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = dir.join("lb-ctl");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p lb-ctl`; `cargo xtask test` does)",
+        bin.display()
+    );
+    bin
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// An agent process and the files it uses; stops it and tears the data path
+/// down on drop.
+pub struct Agent {
+    child: Option<Child>,
+    netns: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub bpffs: PathBuf,
+    _peer: PeerPass,
+}
+
+/// The `agent:` section a test config needs: its own pins, state and socket.
+pub fn agent_section(dir: &Path, bpffs: &Path) -> String {
+    format!(
+        "agent:\n  bpffs: {}\n  state_dir: {}\n  socket: {}\n  metrics_listen: 127.0.0.1:9100\n  flow_table_size: 65536\n  flow_idle_timeout: 30s\n",
+        bpffs.display(),
+        dir.join("state").display(),
+        dir.join("lb.sock").display()
+    )
+}
+
+impl Agent {
+    /// Writes `body` (everything after `agent:`) as the config and starts the
+    /// agent in the lab's LB namespace; returns once it answers `status`.
+    pub fn start(lab: &Lab, body: &str) -> Result<Agent> {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}x{n}", lab.prefix());
+        let dir = std::env::temp_dir().join(format!("lb-agent-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let bpffs = PathBuf::from(format!("/sys/fs/bpf/lb-{tag}"));
+        let config = dir.join("lb.yaml");
+        std::fs::write(&config, format!("{}{body}", agent_section(&dir, &bpffs)))?;
+        let mut a = Agent {
+            child: None,
+            netns: lab.lb().ns.name().to_owned(),
+            socket: dir.join("lb.sock"),
+            dir,
+            config,
+            bpffs,
+            _peer: PeerPass::attach(lab)?,
+        };
+        a.spawn()?;
+        Ok(a)
+    }
+
+    /// Starts the agent process (again) with the current config file.
+    pub fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("agent.log"))?;
+        let child = Command::new(lb_ctl_bin())
+            .args(["--netns", &self.netns, "-v", "agent", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting lb-ctl agent")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Some(st) = c.try_wait()?
+            {
+                bail!("the agent exited ({st}) at start:\n{}", self.log());
+            }
+            if self.ctl(&["status"]).status.success() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the agent did not answer within 20 s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    /// `lb-ctl --socket S ARGS...`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(lb_ctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running lb-ctl")
+    }
+
+    /// `lb-ctl -o json ARGS...`, which must succeed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.ctl(&all);
+        assert!(
+            out.status.success(),
+            "lb-ctl {} failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("lb-ctl {}: not JSON ({e})", args.join(" ")))
+    }
+
+    /// Stops the agent with `sig` and waits for it.
+    pub fn stop(&mut self, sig: libc::c_int) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("no agent running")?;
+        // SAFETY: sending a signal to our own child by pid.
+        unsafe { libc::kill(c.id() as i32, sig) };
+        Ok(c.wait()?)
+    }
+
+    /// Scrapes the agent's `/metrics` (in the LB namespace).
+    pub fn metrics(&self, lab: &Lab) -> Result<String> {
+        use std::io::{Read as _, Write as _};
+        lab.lb().ns.try_run(|| -> Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], 9100)),
+                Duration::from_secs(5),
+            )?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        })?
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop(libc::SIGTERM);
+        }
+        let _ = Command::new(lb_ctl_bin())
+            .args(["teardown", "--bpffs"])
+            .arg(&self.bpffs)
+            .arg("--socket")
+            .arg(self.dir.join("none.sock"))
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

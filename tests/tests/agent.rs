@@ -1,0 +1,383 @@
+//! The agent and the operator CLI on the netns rig: the real `lb-ctl agent`
+//! binary in the LB namespace, real `lb-ctl` commands, real TCP/UDP traffic.
+//! Needs root.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use lb_tests::{
+    agent::{Agent, lb_ctl_bin},
+    http::{HttpConn, http_get},
+    lab::{Lab, LabSpec},
+};
+
+const T: Duration = Duration::from_secs(5);
+
+fn lab(aliases: usize) -> (Lab, Vec<lb_tests::http::HttpBackend>) {
+    let lab = Lab::new(LabSpec {
+        backends: 3,
+        client_aliases: aliases,
+        ipv6: false,
+    })
+    .expect("building the lab (needs root)");
+    let http = lab.start_http(80).expect("HTTP backends");
+    (lab, http)
+}
+
+/// A config with VIP `web` (TCP 80) over the given backends, and `dns`
+/// (UDP 5353) over all three.
+fn config(lab: &Lab, web: &[&str], web_weights: &[u32]) -> String {
+    let mut y = String::from("interfaces:\n  - name: eth0\nvips:\n  - name: web\n");
+    y += &format!("    address: {}\n    port: 80\n    backends:\n", lab.vip4());
+    for (name, w) in web.iter().zip(web_weights) {
+        y += &format!(
+            "      - name: {name}\n        address: {}\n        weight: {w}\n",
+            lab.backend(name).ipv4
+        );
+    }
+    y += &format!(
+        "  - name: dns\n    address: {}\n    port: 5353\n    protocol: udp\n    backends:\n",
+        lab.vip4()
+    );
+    for b in lab.backends() {
+        y += &format!("      - name: {}\n        address: {}\n", b.name, b.ipv4);
+    }
+    y
+}
+
+fn get(lab: &Lab, src: IpAddr) -> String {
+    http_get(
+        &lab.client().ns,
+        Some(src),
+        SocketAddr::new(lab.vip4().into(), 80),
+        T,
+    )
+    .unwrap_or_else(|e| panic!("GET from {src}: {e:#}"))
+}
+
+fn clients(lab: &Lab) -> Vec<IpAddr> {
+    lab.client_aliases4()
+        .into_iter()
+        .map(IpAddr::from)
+        .collect()
+}
+
+fn explain(agent: &Agent, vip: &str, client: &str) -> String {
+    agent.json(&["explain", vip, client])["backend"]
+        .as_str()
+        .unwrap_or_else(|| panic!("explain {vip} {client}: no backend"))
+        .to_owned()
+}
+
+#[test]
+fn a_backend_added_with_lb_ctl_takes_its_share() {
+    let (lab, _http) = lab(60);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2"], &[1, 1])).unwrap();
+    for c in clients(&lab).iter().take(20) {
+        assert_ne!(get(&lab, *c), "b3", "b3 is not configured yet");
+    }
+    let b3 = lab.backend("b3").ipv4.to_string();
+    agent.json(&["backend", "add", "web", "--address", &b3, "--name", "b3"]);
+    let mine: Vec<IpAddr> = clients(&lab)
+        .into_iter()
+        .filter(|c| explain(&agent, "web", &c.to_string()) == "b3")
+        .collect();
+    assert!(
+        mine.len() >= 5,
+        "the ring gives b3 a share of the clients: {}",
+        mine.len()
+    );
+    for c in &mine {
+        assert_eq!(get(&lab, *c), "b3", "{c} is predicted on b3");
+    }
+    let status = agent.json(&["status"]);
+    let b3s = status["vips"][0]["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "b3")
+        .cloned()
+        .unwrap();
+    assert_eq!(b3s["source"], "runtime");
+    assert_eq!(b3s["state"], "up");
+}
+
+#[test]
+fn drain_keeps_the_open_connection_and_drain_wait_returns_when_it_closes() {
+    let (lab, http) = lab(60);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    let cs = clients(&lab);
+    let mut conn = HttpConn::open(
+        &lab.client().ns,
+        Some(cs[0]),
+        SocketAddr::new(lab.vip4().into(), 80),
+    )
+    .unwrap();
+    let victim = conn.get().unwrap();
+    agent.json(&["backend", "drain", "web", &victim]);
+    let before = http
+        .iter()
+        .find(|h| h.name() == victim)
+        .unwrap()
+        .connections();
+    for c in &cs {
+        assert_ne!(
+            get(&lab, *c),
+            victim,
+            "{c}: a new connection reached drained {victim}"
+        );
+    }
+    assert_eq!(
+        http.iter()
+            .find(|h| h.name() == victim)
+            .unwrap()
+            .connections(),
+        before
+    );
+    assert_eq!(
+        conn.get().unwrap(),
+        victim,
+        "the open connection keeps working"
+    );
+
+    // `drain --wait` waits while the connection is open...
+    let mut wait = std::process::Command::new(lb_ctl_bin())
+        .arg("--socket")
+        .arg(&agent.socket)
+        .args([
+            "backend",
+            "drain",
+            "web",
+            &victim,
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        wait.try_wait().unwrap().is_none(),
+        "drain --wait returned while a flow is open"
+    );
+    // ...and returns once it closes (the client's FIN ends the flow).
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = wait.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drain --wait did not return after the connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "drain --wait: {status}");
+}
+
+#[test]
+fn restarts_by_sigterm_and_sigkill_lose_no_connection_and_no_runtime_change() {
+    let (lab, _http) = lab(60);
+    let mut agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    agent.json(&["backend", "drain", "web", "b2"]);
+    agent.json(&["backend", "set-weight", "web", "b3", "3"]);
+
+    // A client opening connections back to back for the whole test.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let traffic = {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        let ns = lab.client().ns.name().to_owned();
+        let (cs, vip) = (clients(&lab), SocketAddr::new(lab.vip4().into(), 80));
+        std::thread::spawn(move || {
+            let ns = lb_tests::netns::NetNs::open(&ns).unwrap();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                match http_get(&ns, Some(cs[i % cs.len()]), vip, T) {
+                    Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+                    Err(_) => failed.fetch_add(1, Ordering::SeqCst),
+                };
+                i += 1;
+            }
+        })
+    };
+    let wait_for = |n: u64| {
+        let target = ok.load(Ordering::SeqCst) + n;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ok.load(Ordering::SeqCst) < target {
+            assert!(Instant::now() < deadline, "traffic stalled");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(20);
+    for sig in [libc::SIGTERM, libc::SIGKILL] {
+        let st = agent.stop(sig).unwrap();
+        // With no agent at all, the pinned data path keeps forwarding.
+        wait_for(30);
+        assert!(sig == libc::SIGKILL || st.success(), "SIGTERM exit: {st}");
+        agent.spawn().unwrap();
+        wait_for(30);
+        let status = agent.json(&["status"]);
+        assert_eq!(
+            status["adopted"], true,
+            "the restarted agent adopts the pinned data path"
+        );
+        let web = &status["vips"][0]["backends"];
+        let by_name: BTreeMap<String, serde_json::Value> = web
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["name"].as_str().unwrap().to_owned(), b.clone()))
+            .collect();
+        assert_eq!(
+            by_name["b2"]["state"], "drain",
+            "runtime drain survives a restart"
+        );
+        assert_eq!(by_name["b2"]["state_override"], "drain");
+        assert_eq!(
+            by_name["b3"]["weight"], 3,
+            "runtime weight survives a restart"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    traffic.join().unwrap();
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "failed connections ({} succeeded)",
+        ok.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn a_broken_reload_is_rejected_and_changes_nothing() {
+    let (lab, _http) = lab(30);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    agent.json(&["backend", "drain", "web", "b1"]);
+    let before = agent.json(&["status"]);
+    let good = std::fs::read_to_string(&agent.config).unwrap();
+    std::fs::write(
+        &agent.config,
+        good.replace("port: 80", "port: 80\n    wieght: 3"),
+    )
+    .unwrap();
+    let out = agent.ctl(&["reload"]);
+    assert_eq!(out.status.code(), Some(2), "an invalid file is bad input");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wieght"),
+        "the reason names the problem: {err}"
+    );
+    let after = agent.json(&["status"]);
+    assert_eq!(before["vips"], after["vips"], "state unchanged");
+    for c in clients(&lab).iter().take(10) {
+        assert_ne!(get(&lab, *c), "b1", "traffic unchanged (b1 still drained)");
+    }
+    assert_eq!(after["reloads"]["last_result"], "error");
+    let metrics = agent.metrics(&lab).unwrap();
+    assert!(
+        metrics.contains("lb_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// The inner map id of each VIP's ring, read from the pinned outer map.
+fn ring_ids(agent: &Agent) -> BTreeMap<u32, u32> {
+    use aya::maps::{ArrayOfMaps, Map, MapData};
+    let outer =
+        MapData::from_pin(agent.bpffs.join("maps").join(lb_common::consts::MAP_RINGS)).unwrap();
+    let rings: ArrayOfMaps<MapData, MapData> = Map::ArrayOfMaps(outer).try_into().unwrap();
+    (0..lb_common::consts::MAX_VIPS)
+        .filter_map(|i| rings.get(&i, 0).ok().map(|m| (i, m.info().unwrap().id())))
+        .collect()
+}
+
+#[test]
+fn reload_with_a_changed_weight_swaps_only_that_vips_ring() {
+    let (lab, _http) = lab(30);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    let before = ring_ids(&agent);
+    assert_eq!(before.len(), 2);
+    let text = std::fs::read_to_string(&agent.config).unwrap();
+    let changed = text.replacen("weight: 1", "weight: 4", 1);
+    std::fs::write(&agent.config, changed).unwrap();
+    let r = agent.json(&["reload"]);
+    assert_eq!(r["changed_vips"], serde_json::json!(["web"]));
+    let after = ring_ids(&agent);
+    let differ: Vec<u32> = before
+        .keys()
+        .filter(|k| before[k] != after[k])
+        .copied()
+        .collect();
+    assert_eq!(
+        differ.len(),
+        1,
+        "exactly one ring was swapped: {before:?} -> {after:?}"
+    );
+    let status = agent.json(&["status"]);
+    assert_eq!(status["vips"][0]["backends"][0]["weight"], 4);
+}
+
+#[test]
+fn explain_predicts_the_backend_each_connection_reaches() {
+    let (lab, _http) = lab(40);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    let mut seen = BTreeMap::new();
+    for c in clients(&lab) {
+        let predicted = explain(&agent, "web", &c.to_string());
+        assert_eq!(get(&lab, c), predicted, "{c}");
+        *seen.entry(predicted).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
+
+#[test]
+fn metrics_count_exactly_the_packets_sent() {
+    let (lab, _http) = lab(5);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    const N: usize = 250;
+    let payload = [7u8; 100];
+    let vip = SocketAddr::new(lab.vip4().into(), 5353);
+    lab.client().ns.run(|| {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..N {
+            s.send_to(&payload, vip).unwrap();
+        }
+    });
+    // 20 bytes IPv4 + 8 UDP + payload, per datagram.
+    let want_bytes = N * (20 + 8 + payload.len());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = agent.metrics(&lab).unwrap();
+        let line = |name: &str| {
+            m.lines()
+                .find(|l| l.starts_with(name) && l.contains("vip=\"dns\""))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if line("lb_vip_packets_total") == Some(N as f64) {
+            assert_eq!(line("lb_vip_bytes_total"), Some(want_bytes as f64), "{m}");
+            assert_eq!(
+                line("lb_vip_new_flows_total"),
+                Some(1.0),
+                "one client socket, one flow: {m}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lb_vip_packets_total for dns never reached {N}:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
