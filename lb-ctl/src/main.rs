@@ -110,21 +110,30 @@ enum ConfigCommand {
     },
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+/// Logs to stderr. The level: `LB_LOG` (an env-filter) if set, else `-q`/`-v`,
+/// else `default` (the agent's `agent.log_level`; `warn` for commands). Under
+/// systemd (`$JOURNAL_STREAM`) no colours and no timestamps: journald adds its own.
+fn init_logging(verbose: u8, quiet: bool, default: &str) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => default,
         (false, 1) => "info",
         (false, 2) => "debug",
         _ => "trace",
     };
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("LB_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt()
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .init();
+        .with_ansi(!journal && io::IsTerminal::is_terminal(&io::stderr()));
+    if journal {
+        fmt.without_time().init();
+    } else {
+        fmt.init();
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -155,7 +164,15 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // The agent logs at its configured level; a config that does not load is
+    // reported by the agent itself.
+    let default = match &cli.command {
+        Command::Agent { config } => lb_ctl::config::load(config)
+            .map(|c| c.config.agent.log_level.as_str())
+            .unwrap_or("info"),
+        _ => "warn",
+    };
+    init_logging(cli.verbose, cli.quiet, default);
     match run(cli) {
         Ok(e) => e.into(),
         Err(e) => {

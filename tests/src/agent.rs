@@ -13,25 +13,25 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{lab::Lab, lb::PeerPass};
 
-/// The `lb-ctl` binary cargo built next to the test binaries
-/// (`target/<profile>/lb-ctl`), or `$LB_CTL`.
+/// `$LB_CTL`, or the `lb-ctl` binary cargo built in the same target directory
+/// as the running binary or test.
 pub fn lb_ctl_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("LB_CTL") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/lb-ctl
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let bin = dir.join("lb-ctl");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first (`cargo build -p lb-ctl`; `cargo xtask test` does)",
-        bin.display()
-    );
-    bin
+    // A binary in target/<profile>/, or a test in target/<profile>/deps/.
+    let here = exe.parent().expect("exe dir");
+    [here, here.parent().unwrap_or(here)]
+        .iter()
+        .map(|d| d.join("lb-ctl"))
+        .find(|b| b.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no lb-ctl next to {}: build it first (`cargo build -p lb-ctl`; `cargo xtask test` does)",
+                exe.display()
+            )
+        })
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -40,6 +40,7 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 /// down on drop.
 pub struct Agent {
     child: Option<Child>,
+    env: Vec<(String, String)>,
     netns: String,
     pub dir: PathBuf,
     pub config: PathBuf,
@@ -62,6 +63,11 @@ impl Agent {
     /// Writes `body` (everything after `agent:`) as the config and starts the
     /// agent in the lab's LB namespace; returns once it answers `status`.
     pub fn start(lab: &Lab, body: &str) -> Result<Agent> {
+        Agent::start_env(lab, body, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables for the agent.
+    pub fn start_env(lab: &Lab, body: &str, env: &[(&str, &str)]) -> Result<Agent> {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}x{n}", lab.prefix());
         let dir = std::env::temp_dir().join(format!("lb-agent-{tag}"));
@@ -72,6 +78,10 @@ impl Agent {
         std::fs::write(&config, format!("{}{body}", agent_section(&dir, &bpffs)))?;
         let mut a = Agent {
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             netns: lab.lb().ns.name().to_owned(),
             socket: dir.join("lb.sock"),
             dir,
@@ -92,6 +102,7 @@ impl Agent {
         let child = Command::new(lb_ctl_bin())
             .args(["--netns", &self.netns, "-v", "agent", "--config"])
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()

@@ -10,3 +10,4 @@ pub mod lab;
 pub mod lb;
 pub mod netns;
 pub mod packet;
+pub mod rig;

@@ -381,3 +381,132 @@ fn metrics_count_exactly_the_packets_sent() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_backend_behind_a_gateway_is_down_with_the_reason_and_macs_are_followed() {
+    let (lab, _http) = lab(30);
+    // 10.99.0.1 is routed through b3: not on a directly connected network.
+    lab.lb()
+        .ns
+        .ip(&[
+            "route",
+            "add",
+            "10.99.0.0/24",
+            "via",
+            &lab.backend("b3").ipv4.to_string(),
+        ])
+        .unwrap();
+    let mut body = config(&lab, &["b1", "b2"], &[1, 1]);
+    body = body.replacen(
+        "      - name: b2\n",
+        "      - name: far\n        address: 10.99.0.1\n      - name: b2\n",
+        1,
+    );
+    let agent = Agent::start(&lab, &body).unwrap();
+    let status = agent.json(&["status"]);
+    let far = status["vips"][0]["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "far")
+        .cloned()
+        .unwrap();
+    assert_eq!(far["state"], "down");
+    let reason = far["down_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("directly connected"), "{reason}");
+    let table = String::from_utf8(agent.ctl(&["status"]).stdout).unwrap();
+    assert!(
+        table.contains("directly connected"),
+        "the table says why:\n{table}"
+    );
+
+    // b1 changes its MAC (a replaced NIC); once the LB's neighbour table
+    // learns it, the agent follows and b1 gets its traffic again.
+    let b1_clients: Vec<IpAddr> = clients(&lab)
+        .into_iter()
+        .filter(|c| explain(&agent, "web", &c.to_string()) == "b1")
+        .collect();
+    assert!(!b1_clients.is_empty());
+    assert_eq!(get(&lab, b1_clients[0]), "b1");
+    let new_mac = "02:77:00:00:0a:01";
+    lab.backend("b1")
+        .ns
+        .ip(&["link", "set", "dev", "eth0", "address", new_mac])
+        .unwrap();
+    assert!(
+        http_get(
+            &lab.client().ns,
+            Some(b1_clients[0]),
+            SocketAddr::new(lab.vip4().into(), 80),
+            Duration::from_secs(1)
+        )
+        .is_err(),
+        "frames to the old MAC go nowhere"
+    );
+    lab.lb()
+        .ns
+        .ip(&[
+            "neigh",
+            "replace",
+            &lab.backend("b1").ipv4.to_string(),
+            "lladdr",
+            new_mac,
+            "dev",
+            "eth0",
+            "nud",
+            "reachable",
+        ])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = agent.json(&["status"]);
+        if st["vips"][0]["backends"][0]["next_hop"]["mac"] == new_mac {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not follow the MAC change: {}",
+            st["vips"][0]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for c in b1_clients.iter().take(5) {
+        assert_eq!(get(&lab, *c), "b1");
+    }
+}
+
+#[test]
+fn systemd_hears_ready_reloading_and_stopping() {
+    let (lab, _http) = lab(2);
+    let dir = std::env::temp_dir().join(format!("lb-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&path);
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut agent = Agent::start_env(
+        &lab,
+        &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1]),
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut expect = |what: &str| {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(what) {
+            let n = sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {what}: {e}; got so far: {seen}"));
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('\n');
+        }
+    };
+    expect("READY=1");
+    agent.ctl(&["reload"]);
+    expect("RELOADING=1");
+    let st = agent.stop(libc::SIGTERM).unwrap();
+    assert!(st.success());
+    expect("STOPPING=1");
+    let _ = std::fs::remove_dir_all(&dir);
+}

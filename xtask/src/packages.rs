@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::process::{self, is_root, say};
 
 /// What the integration tests call: `ip`, `ethtool`, `ping`, `bpftool`, `tcpdump`, `curl`,
-/// `sysctl`/`ps`, `modprobe`.
+/// `sysctl`/`ps`, `modprobe`; and `python3` for the rig's backends (`cargo xtask rig up`).
 // Later tests add keepalived, haproxy, nginx, wrk, iperf3, mariadb-server and python3-aiosmtpd
 // (comparisons with the legacy stack, L7 backends, load, SMTP notify): extend this list then.
 pub const TEST_PACKAGES: &[&str] = &[
@@ -18,6 +18,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "tcpdump",
     "curl",
     "procps",
+    "python3",
     "kmod",
 ];
 

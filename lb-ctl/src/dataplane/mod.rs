@@ -356,6 +356,20 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Like [`Dataplane::attach_pass`], but the link is pinned at `pin` and
+    /// outlives this process (until the pin is removed).
+    pub fn attach_pass_pinned(&mut self, iface: &str, mode: XdpMode, pin: &Path) -> Result<()> {
+        let err = |e: String| DataplaneError::Attach(iface.to_owned(), e);
+        let prog = xdp_mut(&mut self.ebpf, PROG_PASS)?;
+        let id = prog.attach(iface, mode).map_err(|e| err(e.to_string()))?;
+        let link = prog.take_link(id).map_err(|e| err(e.to_string()))?;
+        let fd_link = FdLink::try_from(link).map_err(|e| err(e.to_string()))?;
+        fd_link
+            .pin(pin)
+            .map_err(|e| err(format!("pinning at {}: {e}", pin.display())))?;
+        Ok(())
+    }
+
     /// Runs one frame through program `name` with `BPF_PROG_TEST_RUN` (repeat
     /// 1): its action, the frame as the program left it, and the kernel's
     /// measured run time.

@@ -8,8 +8,7 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use lb_tests::{
     bench::{self, XdpBenchArgs},
-    demo,
-    lab::{Lab, LabSpec, RIG_PREFIX},
+    demo, rig,
 };
 
 #[derive(Parser)]
@@ -75,27 +74,8 @@ fn run(cli: Cli) -> Result<()> {
             println!("JSON: {}", json.display());
             Ok(())
         }
-        Cmd::RigUp { backends } => {
-            let lab = Lab::up_persistent(
-                RIG_PREFIX,
-                LabSpec {
-                    backends,
-                    ..LabSpec::default()
-                },
-            )?;
-            println!("rig up: namespaces {}", lab.namespaces().join(" "));
-            println!(
-                "try: ip netns exec {}-client ping -c1 {}",
-                RIG_PREFIX,
-                lab.vip4()
-            );
-            Ok(())
-        }
-        Cmd::RigDown => {
-            let gone = Lab::down(RIG_PREFIX)?;
-            println!("rig down: removed {} namespaces", gone.len());
-            Ok(())
-        }
+        Cmd::RigUp { backends } => rig::up(backends),
+        Cmd::RigDown => rig::down(),
     }
 }
 
