@@ -108,12 +108,17 @@ enum ConfigCommand {
         /// The file to check.
         file: PathBuf,
     },
+    /// Print the reference configuration: every key, its default and what it replaces.
+    Defaults,
 }
 
 /// Logs to stderr. The level: `LB_LOG` (an env-filter) if set, else `-q`/`-v`,
 /// else `default` (the agent's `agent.log_level`; `warn` for commands). Under
 /// systemd (`$JOURNAL_STREAM`) no colours and no timestamps: journald adds its own.
-fn init_logging(verbose: u8, quiet: bool, default: &str) {
+///
+/// `extra` adds directives, e.g. the data path's aya-log records (their target
+/// is the eBPF crate, `lb_ebpf`), which come at the level `agent.ebpf_log` asks.
+fn init_logging(verbose: u8, quiet: bool, default: &str, extra: &str) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => default,
@@ -121,8 +126,8 @@ fn init_logging(verbose: u8, quiet: bool, default: &str) {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("LB_LOG").unwrap_or_else(|_| level.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LB_LOG")
+        .unwrap_or_else(|_| format!("{level}{extra}").into());
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -155,6 +160,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply { config } => cli::apply::run(&config, out),
         Command::Teardown { bpffs } => cli::teardown::run(&client, &bpffs, out),
         Command::Config(ConfigCommand::Check { file }) => Ok(cli::config_check::run(&file, out)),
+        Command::Config(ConfigCommand::Defaults) => {
+            print!("{}", lb_ctl::config::DEFAULTS_DOC);
+            Ok(Exit::Ok)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lb-ctl", &mut io::stdout());
             Ok(Exit::Ok)
@@ -166,13 +175,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The agent logs at its configured level; a config that does not load is
     // reported by the agent itself.
-    let default = match &cli.command {
-        Command::Agent { config } => lb_ctl::config::load(config)
-            .map(|c| c.config.agent.log_level.as_str())
-            .unwrap_or("info"),
-        _ => "warn",
+    let (default, extra) = match &cli.command {
+        Command::Agent { config } => match lb_ctl::config::load(config) {
+            Ok(c) => {
+                let ebpf = c.config.agent.ebpf_log;
+                let extra = if ebpf == lb_ctl::config::LogLevel::Off {
+                    String::new()
+                } else {
+                    format!(",lb_ebpf={}", ebpf.as_str())
+                };
+                (c.config.agent.log_level.as_str(), extra)
+            }
+            Err(_) => ("info", String::new()),
+        },
+        _ => ("warn", String::new()),
     };
-    init_logging(cli.verbose, cli.quiet, default);
+    init_logging(cli.verbose, cli.quiet, default, &extra);
     match run(cli) {
         Ok(e) => e.into(),
         Err(e) => {

@@ -68,6 +68,17 @@ impl Agent {
 
     /// [`Agent::start`] with extra environment variables for the agent.
     pub fn start_env(lab: &Lab, body: &str, env: &[(&str, &str)]) -> Result<Agent> {
+        Agent::start_with(lab, "", body, env)
+    }
+
+    /// [`Agent::start`] with extra `agent:` lines (indented by two spaces) and
+    /// environment variables.
+    pub fn start_with(
+        lab: &Lab,
+        agent_extra: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Agent> {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}x{n}", lab.prefix());
         let dir = std::env::temp_dir().join(format!("lb-agent-{tag}"));
@@ -75,7 +86,10 @@ impl Agent {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let bpffs = PathBuf::from(format!("/sys/fs/bpf/lb-{tag}"));
         let config = dir.join("lb.yaml");
-        std::fs::write(&config, format!("{}{body}", agent_section(&dir, &bpffs)))?;
+        std::fs::write(
+            &config,
+            format!("{}{agent_extra}{body}", agent_section(&dir, &bpffs)),
+        )?;
         let mut a = Agent {
             child: None,
             env: env

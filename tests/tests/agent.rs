@@ -510,3 +510,28 @@ fn systemd_hears_ready_reloading_and_stopping() {
     expect("STOPPING=1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ebpf_log_debug_shows_the_data_paths_decisions_in_the_agent_log() {
+    let (lab, _http) = lab(3);
+    let agent = Agent::start_with(
+        &lab,
+        "  ebpf_log: debug\n",
+        &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1]),
+        &[],
+    )
+    .unwrap();
+    let c = clients(&lab)[0];
+    let served = get(&lab, c);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent.log().contains("new flow vip") {
+        assert!(
+            Instant::now() < deadline,
+            "no aya-log event in the agent log:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!served.is_empty());
+    // Off by default: the other tests' agents run without it, and their log has none.
+}
