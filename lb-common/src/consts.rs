@@ -17,9 +17,10 @@ pub const MAP_VIPS: &str = "LB_VIPS";
 pub const MAP_RINGS: &str = "LB_RINGS";
 /// Backend table: backend id → [`crate::abi::Backend`].
 pub const MAP_BACKENDS: &str = "LB_BACKENDS";
-/// IPv4 flow table (LRU): [`crate::abi::FlowKeyV4`] → [`crate::abi::Flow`].
+/// IPv4 flow table: an array of [`crate::abi::FlowSlotV4`] in buckets of
+/// [`crate::abi::FLOW_WAYS`] (see there).
 pub const MAP_FLOWS_V4: &str = "LB_FLOWS_V4";
-/// IPv6 flow table (LRU): [`crate::abi::FlowKeyV6`] → [`crate::abi::Flow`].
+/// IPv6 flow table: an array of [`crate::abi::FlowSlotV6`].
 pub const MAP_FLOWS_V6: &str = "LB_FLOWS_V6";
 /// Per-CPU counters per VIP id.
 pub const MAP_VIP_STATS: &str = "LB_VIP_STATS";
@@ -73,8 +74,11 @@ pub const MAX_BACKENDS: u32 = 4096;
 pub const DEFAULT_RING_SIZE: u32 = 65537;
 /// Largest ring size accepted (a prime; 16 × the default).
 pub const MAX_RING_SIZE: u32 = 1_048_573;
-/// Default flow table size per address family; the loader may resize it.
+/// Default flow table size (slots) per address family; the loader may resize
+/// it, always to a power of two.
 pub const DEFAULT_FLOW_TABLE_SIZE: u32 = 1 << 20;
+/// Flags of the flow tables: userspace reads and purges them through `mmap`.
+pub const FLOW_MAP_FLAGS: u32 = BPF_F_MMAPABLE;
 /// Ring slot value meaning "no backend" (an empty ring: every backend is out).
 pub const NO_BACKEND: u32 = u32::MAX;
 

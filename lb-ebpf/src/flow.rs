@@ -3,19 +3,15 @@
 
 use aya_ebpf::btf_maps::PerCpuArray;
 use lb_common::{
-    abi::{
-        Addr, Backend, BackendId, Counters, Flow, FlowKeyV4, FlowKeyV6, Vip, VipKey, vip_filter_bit,
-    },
+    abi::{Addr, Backend, BackendId, Config, Counters, Flow, Vip, VipKey, vip_filter_bit},
     consts::{NO_BACKEND, Reason, config_flags, flow_flags, state, vip_flags},
     hash::{flow_hash, ring_slot},
 };
 
 use crate::{
-    maps::{
-        LB_BACKENDS, LB_CONFIG, LB_FLOWS_V4, LB_FLOWS_V6, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER,
-        LB_VIPS,
-    },
+    maps::{LB_BACKENDS, LB_CONFIG, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER, LB_VIPS},
     parse::{TCP_FIN, TCP_RST},
+    table::{self, Found, V4, V6, key_v4, key_v6},
     verdict::Tuple,
 };
 
@@ -32,10 +28,84 @@ pub fn is_vip_addr(dst: &Addr) -> bool {
     LB_VIP_ADDRS.get_ptr(dst).is_some()
 }
 
+/// The data path's switches, clock and table sizes (one array load).
+#[inline(always)]
+pub fn config() -> Config {
+    LB_CONFIG.get(0).copied().unwrap_or_default()
+}
+
+/// A flow found in the IPv4 or the IPv6 table.
+pub enum FlowRef {
+    V4(Found<V4>),
+    V6(Found<V6>),
+}
+
+impl FlowRef {
+    #[inline(always)]
+    pub fn flow(&self) -> Flow {
+        match self {
+            FlowRef::V4(f) => f.flow,
+            FlowRef::V6(f) => f.flow,
+        }
+    }
+
+    /// Marks the flow seen at `now`, and closing when the packet says so.
+    #[inline(always)]
+    pub fn touch(&self, now: u64, tcp_flags: u8) {
+        let flags = closing_flags(tcp_flags);
+        match self {
+            FlowRef::V4(f) => f.touch(now, flags),
+            FlowRef::V6(f) => f.touch(now, flags),
+        }
+    }
+
+    /// Points the flow at another backend (its own went away).
+    #[inline(always)]
+    pub fn replace(&self, flow: &Flow) {
+        let _ = match self {
+            FlowRef::V4(f) => f.replace(flow),
+            FlowRef::V6(f) => f.replace(flow),
+        };
+    }
+}
+
+/// [`flow_flags`] a TCP segment's flags set.
+#[inline(always)]
+pub fn closing_flags(tcp_flags: u8) -> u32 {
+    let mut f = 0;
+    if tcp_flags & TCP_FIN != 0 {
+        f |= flow_flags::FIN;
+    }
+    if tcp_flags & TCP_RST != 0 {
+        f |= flow_flags::RST;
+    }
+    f
+}
+
+/// The flow of this 5-tuple, if the table holds it.
+#[inline(always)]
+pub fn flow_find(t: &Tuple, cfg: &Config) -> Option<FlowRef> {
+    if t.v6 {
+        table::find::<V6>(&key_v6(t), cfg).map(FlowRef::V6)
+    } else {
+        table::find::<V4>(&key_v4(t), cfg).map(FlowRef::V4)
+    }
+}
+
+/// Records a new flow.
+#[inline(always)]
+pub fn flow_insert(t: &Tuple, flow: &Flow, cfg: &Config) {
+    if t.v6 {
+        table::insert::<V6>(&key_v6(t), flow, cfg);
+    } else {
+        table::insert::<V4>(&key_v4(t), flow, cfg);
+    }
+}
+
 /// The VIP for (dst, dport, proto), falling back to the all-ports VIP of the
 /// address when one exists.
 #[inline(always)]
-pub fn find_vip(dst: &Addr, dport: u16, proto: u8) -> Option<Vip> {
+pub fn find_vip(dst: &Addr, dport: u16, proto: u8, cfg: &Config) -> Option<Vip> {
     let mut key = VipKey {
         addr: *dst,
         port: dport,
@@ -46,10 +116,7 @@ pub fn find_vip(dst: &Addr, dport: u16, proto: u8) -> Option<Vip> {
         // SAFETY: a non-null map value pointer, valid for this program run.
         return Some(unsafe { *v });
     }
-    let wildcard = LB_CONFIG
-        .get(0)
-        .is_some_and(|c| c.flags & config_flags::WILDCARD_VIPS != 0);
-    if !wildcard {
+    if cfg.flags & config_flags::WILDCARD_VIPS == 0 {
         return None;
     }
     key.port = 0;
@@ -84,71 +151,6 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
 #[inline(always)]
 pub fn backend(id: BackendId) -> Option<Backend> {
     LB_BACKENDS.get(id).copied()
-}
-
-#[inline(always)]
-pub fn flow_lookup(t: &Tuple) -> Option<*mut Flow> {
-    if t.v6 {
-        LB_FLOWS_V6.get_ptr_mut(key_v6(t))
-    } else {
-        LB_FLOWS_V4.get_ptr_mut(key_v4(t))
-    }
-}
-
-#[inline(always)]
-pub fn flow_insert(t: &Tuple, flow: &Flow) {
-    // A full LRU evicts its oldest flow; an error here only costs stickiness.
-    let _ = if t.v6 {
-        LB_FLOWS_V6.insert(key_v6(t), flow, 0)
-    } else {
-        LB_FLOWS_V4.insert(key_v4(t), flow, 0)
-    };
-}
-
-/// The agent's clock ([`lb_common::abi::Config::now`]).
-#[inline(always)]
-pub fn clock() -> u64 {
-    LB_CONFIG.get(0).map_or(0, |c| c.now as u64)
-}
-
-/// Marks a flow seen (one write a second at most) and notes FIN/RST.
-#[inline(always)]
-pub fn touch(flow: &mut Flow, tcp_flags: u8, now: u64) {
-    if flow.atime != now {
-        flow.atime = now;
-    }
-    if tcp_flags & TCP_FIN != 0 {
-        flow.flags |= flow_flags::FIN;
-    }
-    if tcp_flags & TCP_RST != 0 {
-        flow.flags |= flow_flags::RST;
-    }
-}
-
-#[inline(always)]
-fn key_v4(t: &Tuple) -> FlowKeyV4 {
-    FlowKeyV4 {
-        src: t.src.0[3],
-        dst: t.dst.0[3],
-        sport: t.sport,
-        dport: t.dport,
-        proto: t.proto,
-        _pad: 0,
-        _pad2: 0,
-    }
-}
-
-#[inline(always)]
-fn key_v6(t: &Tuple) -> FlowKeyV6 {
-    FlowKeyV6 {
-        src: t.src,
-        dst: t.dst,
-        sport: t.sport,
-        dport: t.dport,
-        proto: t.proto,
-        _pad: 0,
-        _pad2: 0,
-    }
 }
 
 #[inline(always)]

@@ -9,7 +9,7 @@ use lb_common::{
 };
 
 use crate::{
-    flow::{backend, count, find_vip, flow_lookup, pick},
+    flow::{backend, config, count, find_vip, flow_find, pick},
     forward::forward,
     maps::{LB_BE_STATS, LB_VIP_STATS},
     parse::*,
@@ -94,12 +94,12 @@ pub fn icmp6(ctx: &XdpContext, at: &Layout, dst: &Addr) -> Verdict {
 /// creating a flow.
 #[inline(always)]
 fn to_flow(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
-    let Some(vip) = find_vip(&t.dst, t.dport, t.proto) else {
+    let cfg = config();
+    let Some(vip) = find_vip(&t.dst, t.dport, t.proto, &cfg) else {
         return Verdict::pass(Reason::PassIcmp);
     };
-    let known = flow_lookup(t)
-        // SAFETY: a live LRU value pointer, read once.
-        .map(|f| unsafe { (*f).backend })
+    let known = flow_find(t, &cfg)
+        .map(|f| f.flow().backend)
         .filter(|&id| backend(id).is_some_and(|b| state::keeps_flows(b.state)));
     let id = match known {
         Some(id) => id,

@@ -1,6 +1,8 @@
 //! lb's XDP programs: the load balancer and two trivial helpers.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(target_arch = "bpf")]
 mod flow;
@@ -14,6 +16,8 @@ mod maps;
 mod parse;
 #[cfg(target_arch = "bpf")]
 mod pipeline;
+#[cfg(target_arch = "bpf")]
+mod table;
 #[cfg(target_arch = "bpf")]
 mod verdict;
 

@@ -2,16 +2,16 @@
 //! loader may resize the flow tables before load.
 
 use aya_ebpf::{
-    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, LruHashMap, PerCpuArray},
+    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray},
     macros::btf_map,
 };
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, VIP_FILTER_WORDS,
-        Vip, VipKey,
+        Addr, Backend, BackendId, Config, Counters, FlowSlotV4, FlowSlotV6, VIP_FILTER_WORDS, Vip,
+        VipKey,
     },
     consts::{
-        DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE, MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS,
+        DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS,
         RING_MAP_FLAGS, Reason,
     },
 };
@@ -19,10 +19,7 @@ use lb_common::{
 const VIPS: usize = MAX_VIPS as usize;
 const BACKENDS: usize = MAX_BACKENDS as usize;
 const FLOWS: usize = DEFAULT_FLOW_TABLE_SIZE as usize;
-/// The kernel's common LRU (no `BPF_F_NO_COMMON_LRU`): measured on this kind
-/// of machine, an insert costs ~330 ns against ~450 ns with per-CPU LRU lists
-/// (which rotate their lists on every insert); lookups cost the same.
-const LRU_FLAGS: usize = 0;
+const FLOW_FLAGS: usize = FLOW_MAP_FLAGS as usize;
 
 /// A VIP's Maglev ring (the template; `BPF_F_INNER_MAP` lets each VIP's ring
 /// have its own size).
@@ -40,11 +37,12 @@ pub static LB_RINGS: ArrayOfMaps<Ring, VIPS> = ArrayOfMaps::new();
 #[btf_map]
 pub static LB_BACKENDS: Array<Backend, BACKENDS> = Array::new();
 
+/// The flow tables: set-associative arrays (see `lb_common::abi::FLOW_WAYS`).
 #[btf_map]
-pub static LB_FLOWS_V4: LruHashMap<FlowKeyV4, Flow, FLOWS, LRU_FLAGS> = LruHashMap::new();
+pub static LB_FLOWS_V4: Array<FlowSlotV4, FLOWS, FLOW_FLAGS> = Array::new();
 
 #[btf_map]
-pub static LB_FLOWS_V6: LruHashMap<FlowKeyV6, Flow, FLOWS, LRU_FLAGS> = LruHashMap::new();
+pub static LB_FLOWS_V6: Array<FlowSlotV6, FLOWS, FLOW_FLAGS> = Array::new();
 
 #[btf_map]
 pub static LB_VIP_STATS: PerCpuArray<Counters, VIPS> = PerCpuArray::new();

@@ -135,11 +135,16 @@ pub fn read<T>(ctx: &XdpContext, off: usize) -> Option<T> {
 }
 
 /// Ones'-complement sum of the IPv4 header is 0xffff when its checksum is right
-/// (RFC 1071). `ihl` is in 32-bit words, already checked to be 5..=15.
+/// (RFC 1071). `ihl` is in 32-bit words, already checked to be 5..=15. The
+/// fixed 20 bytes are summed from one bounds-checked read; options, rare, word
+/// by word.
 #[inline(always)]
 pub fn ipv4_header_ok(ctx: &XdpContext, l3: usize, ihl: usize) -> bool {
-    let mut sum: u64 = 0;
-    let mut i = 0usize;
+    let Some(base) = read::<[u32; 5]>(ctx, l3) else {
+        return false;
+    };
+    let mut sum: u64 = base[0] as u64 + base[1] as u64 + base[2] as u64 + base[3] as u64 + base[4] as u64;
+    let mut i = 5usize;
     while i < 15 {
         if i >= ihl {
             break;

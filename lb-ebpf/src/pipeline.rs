@@ -30,8 +30,8 @@ use lb_common::{
 
 use crate::{
     flow::{
-        backend, clock, count, find_vip, flow_insert, flow_lookup, is_vip_addr, maybe_vip, pick,
-        touch,
+        backend, closing_flags, config, count, find_vip, flow_find, flow_insert, is_vip_addr,
+        maybe_vip, pick,
     },
     forward::forward,
     icmp::{icmp4, icmp6},
@@ -215,18 +215,17 @@ fn valid(ctx: &XdpContext, at: &Layout, proto: u8) -> Result<u8, Reason> {
 /// backend keeps flows, else (and for every SYN) to the ring's choice.
 #[inline(always)]
 fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
+    let cfg = config();
+    let now = cfg.now as u64;
     // A SYN starts a new connection: it goes where the ring says now (Katran
     // does the same), which also keeps a reused port from sticking to a
     // drained backend. `valid` re-reads the flags with the whole header.
     let syn = t.proto == IPPROTO_TCP
         && read::<u8>(ctx, at.l4 + 13).is_some_and(|f| f & (TCP_SYN | TCP_ACK) == TCP_SYN);
-    let existing = if syn { None } else { flow_lookup(t) };
-    let now = clock();
+    let existing = if syn { None } else { flow_find(t, &cfg) };
 
-    if let Some(flow) = existing {
-        // SAFETY: a live LRU value pointer; racing writers only ever store
-        // whole fields of the same flow.
-        let flow = unsafe { &mut *flow };
+    if let Some(found) = &existing {
+        let flow = found.flow();
         if let Some(be) = backend(flow.backend)
             && state::keeps_flows(be.state)
         {
@@ -234,7 +233,7 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
                 Ok(f) => f,
                 Err(r) => return Verdict::drop(r),
             };
-            touch(flow, tcp_flags, now);
+            found.touch(now, tcp_flags);
             let bytes = at.ip_len as u64;
             count(&LB_VIP_STATS, be.vip, bytes, false);
             count(&LB_BE_STATS, flow.backend, bytes, false);
@@ -242,7 +241,7 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
         }
     }
 
-    let Some(vip) = find_vip(&t.dst, t.dport, t.proto) else {
+    let Some(vip) = find_vip(&t.dst, t.dport, t.proto, &cfg) else {
         return Verdict::pass(Reason::PassNotVip);
     };
     let tcp_flags = match valid(ctx, at, t.proto) {
@@ -253,18 +252,16 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
         Ok(id) => id,
         Err(r) => return Verdict::drop(r),
     };
-    let mut fresh = Flow {
+    let fresh = Flow {
         backend: id,
-        flags: 0,
+        flags: closing_flags(tcp_flags),
         atime: now,
     };
-    touch(&mut fresh, tcp_flags, now);
-    match existing {
+    match &existing {
         // Its backend went down or was removed: re-hash (LVS
         // expire_nodest_conn; Katran does the same when a real goes away).
-        // SAFETY: as above.
-        Some(flow) => unsafe { *flow = fresh },
-        None => flow_insert(t, &fresh),
+        Some(found) => found.replace(&fresh),
+        None => flow_insert(t, &fresh, &cfg),
     }
     debug!(ctx, "new flow vip {} -> backend {}", vip.id, id);
     let Some(be) = backend(id) else {

@@ -7,7 +7,10 @@
 //! swaps the new program into the pinned link. Nothing here detaches on drop:
 //! the data path keeps forwarding until [`teardown`] removes the pins.
 
+mod flows;
 mod ring;
+
+use flows::FlowTable;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -26,7 +29,8 @@ use aya::{
 };
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, VIP_FILTER_WORDS,
+        Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, FlowSlotV4,
+        FlowSlotV6, VIP_FILTER_WORDS,
         Vip, VipKey, vip_filter_bit,
     },
     consts::{
@@ -141,8 +145,8 @@ pub struct Dataplane {
     /// A second handle on the outer ring map: aya's `ArrayOfMaps` cannot delete.
     rings_fd: OwnedFd,
     backends: Array<MapData, Backend>,
-    flows_v4: HashMap<MapData, FlowKeyV4, Flow>,
-    flows_v6: HashMap<MapData, FlowKeyV6, Flow>,
+    flows_v4: FlowTable<FlowSlotV4>,
+    flows_v6: FlowTable<FlowSlotV6>,
     vip_stats: PerCpuArray<MapData, Counters>,
     backend_stats: PerCpuArray<MapData, Counters>,
     reasons: PerCpuArray<MapData, u64>,
@@ -158,8 +162,8 @@ impl Dataplane {
         let level = aya_log_level(opts.ebpf_log);
         loader
             .override_global("AYA_LOG_LEVEL", &level, true)
-            .map_max_entries(MAP_FLOWS_V4, opts.flow_table_size)
-            .map_max_entries(MAP_FLOWS_V6, opts.flow_table_size);
+            .map_max_entries(MAP_FLOWS_V4, flow_slots(opts.flow_table_size))
+            .map_max_entries(MAP_FLOWS_V6, flow_slots(opts.flow_table_size));
         let mut adopted = false;
         let map_dir = opts.pin_dir.as_ref().map(|d| d.join("maps"));
         let pins: Vec<(&'static str, PathBuf)> = match &map_dir {
@@ -225,8 +229,8 @@ impl Dataplane {
             backends: take(MAP_BACKENDS)?
                 .try_into()
                 .map_err(map_err(MAP_BACKENDS))?,
-            flows_v4: lru(take(MAP_FLOWS_V4)?, MAP_FLOWS_V4)?,
-            flows_v6: lru(take(MAP_FLOWS_V6)?, MAP_FLOWS_V6)?,
+            flows_v4: flow_table(take(MAP_FLOWS_V4)?, MAP_FLOWS_V4)?,
+            flows_v6: flow_table(take(MAP_FLOWS_V6)?, MAP_FLOWS_V6)?,
             vip_stats: take(MAP_VIP_STATS)?
                 .try_into()
                 .map_err(map_err(MAP_VIP_STATS))?,
@@ -248,6 +252,13 @@ impl Dataplane {
             pin_dir: opts.pin_dir.clone(),
             adopted,
         };
+        // The data path masks bucket hashes with the table sizes, which are
+        // the pinned maps' when adopting (a resize needs a teardown).
+        let mut dp = dp;
+        let mut cfg = dp.config()?;
+        cfg.flow_mask_v4 = dp.flows_v4.mask();
+        cfg.flow_mask_v6 = dp.flows_v6.mask();
+        dp.set_config(cfg)?;
         Ok(dp)
     }
 
@@ -265,38 +276,32 @@ impl Dataplane {
         proto: u8,
     ) -> Result<Option<Flow>> {
         let (sa, da) = (Addr::from_ip(src.ip()), Addr::from_ip(dst.ip()));
-        let r = if src.is_ipv4() {
-            self.flows_v4.get(
-                &FlowKeyV4 {
-                    src: sa.0[3],
-                    dst: da.0[3],
-                    sport: src.port().to_be(),
-                    dport: dst.port().to_be(),
-                    proto,
-                    _pad: 0,
-                    _pad2: 0,
-                },
-                0,
-            )
+        Ok(if src.is_ipv4() {
+            self.flows_v4.find(&FlowKeyV4 {
+                src: sa.0[3],
+                dst: da.0[3],
+                sport: src.port().to_be(),
+                dport: dst.port().to_be(),
+                proto,
+                _pad: 0,
+                _pad2: 0,
+            })
         } else {
-            self.flows_v6.get(
-                &FlowKeyV6 {
-                    src: sa,
-                    dst: da,
-                    sport: src.port().to_be(),
-                    dport: dst.port().to_be(),
-                    proto,
-                    _pad: 0,
-                    _pad2: 0,
-                },
-                0,
-            )
-        };
-        match r {
-            Ok(f) => Ok(Some(f)),
-            Err(MapError::KeyNotFound) => Ok(None),
-            Err(e) => Err(map_err(MAP_FLOWS_V4)(e)),
-        }
+            self.flows_v6.find(&FlowKeyV6 {
+                src: sa,
+                dst: da,
+                sport: src.port().to_be(),
+                dport: dst.port().to_be(),
+                proto,
+                _pad: 0,
+                _pad2: 0,
+            })
+        })
+    }
+
+    /// Slots of the IPv4 and IPv6 flow tables.
+    pub fn flow_capacity(&self) -> (u32, u32) {
+        (self.flows_v4.entries(), self.flows_v6.entries())
     }
 
     /// Whether this run adopted maps pinned by an earlier one.
@@ -622,8 +627,7 @@ impl Dataplane {
     /// Every flow in both tables (IPv4 keys mapped into [`Addr`]).
     pub fn flows(&self) -> Result<Vec<FlowEntry>> {
         let mut out = Vec::new();
-        for kv in self.flows_v4.iter() {
-            let (k, f) = kv.map_err(map_err(MAP_FLOWS_V4))?;
+        for (k, f) in self.flows_v4.scan() {
             out.push(FlowEntry {
                 src: Addr::from_v4_word(k.src),
                 dst: Addr::from_v4_word(k.dst),
@@ -633,8 +637,7 @@ impl Dataplane {
                 flow: f,
             });
         }
-        for kv in self.flows_v6.iter() {
-            let (k, f) = kv.map_err(map_err(MAP_FLOWS_V6))?;
+        for (k, f) in self.flows_v6.scan() {
             out.push(FlowEntry {
                 src: k.src,
                 dst: k.dst,
@@ -653,27 +656,8 @@ impl Dataplane {
         if backends.is_empty() {
             return Ok(0);
         }
-        let v4: Vec<FlowKeyV4> = self
-            .flows_v4
-            .iter()
-            .filter_map(|kv| kv.ok())
-            .filter(|(_, f)| backends.contains(&f.backend))
-            .map(|(k, _)| k)
-            .collect();
-        let v6: Vec<FlowKeyV6> = self
-            .flows_v6
-            .iter()
-            .filter_map(|kv| kv.ok())
-            .filter(|(_, f)| backends.contains(&f.backend))
-            .map(|(k, _)| k)
-            .collect();
-        let n = v4.len() + v6.len();
-        for k in v4 {
-            ignore_missing(self.flows_v4.remove(&k)).map_err(map_err(MAP_FLOWS_V4))?;
-        }
-        for k in v6 {
-            ignore_missing(self.flows_v6.remove(&k)).map_err(map_err(MAP_FLOWS_V6))?;
-        }
+        let n = self.flows_v4.purge(|f| backends.contains(&f.backend))
+            + self.flows_v6.purge(|f| backends.contains(&f.backend));
         Ok(n)
     }
 
@@ -801,8 +785,31 @@ pub struct FlowEntry {
     pub flow: Flow,
 }
 
-fn lru<K: aya::Pod>(map: aya::maps::Map, name: &'static str) -> Result<HashMap<MapData, K, Flow>> {
-    map.try_into().map_err(map_err(name))
+/// Slots a flow table gets for a requested size: a power of two, at least
+/// one bucket.
+fn flow_slots(requested: u32) -> u32 {
+    requested.max(lb_common::abi::FLOW_WAYS).next_power_of_two()
+}
+
+fn flow_table<S: flows::Slot>(map: aya::maps::Map, name: &'static str) -> Result<FlowTable<S>> {
+    let aya::maps::Map::Array(data) = map else {
+        return Err(DataplaneError::Incompatible {
+            name,
+            detail: "not an array (a flow table from an older lb: `lb-ctl teardown` first)".into(),
+        });
+    };
+    let info = data.info().map_err(map_err(name))?;
+    if info.value_size() as usize != size_of::<S>() {
+        return Err(DataplaneError::Incompatible {
+            name,
+            detail: format!("slots of {} bytes, this build uses {}", info.value_size(), size_of::<S>()),
+        });
+    }
+    FlowTable::map(data.fd().as_fd(), info.max_entries()).map_err(|source| DataplaneError::Io {
+        op: "mapping flow table",
+        path: PathBuf::from(name),
+        source,
+    })
 }
 
 fn xdp_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp> {
