@@ -795,3 +795,52 @@ fn other_proto_frame() -> Vec<u8> {
     f[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
     f
 }
+
+/// The flow table keeps four flows per bucket; a fifth takes the slot of the
+/// least recently seen one, and the others keep their backends.
+#[test]
+fn a_full_bucket_gives_way_to_its_least_recently_seen_flow() {
+    use lb_common::abi::{FLOW_WAYS, FlowKeyV4, flow_bucket_v4};
+    let mut h = harness();
+    let mask = h.dp.config().unwrap().flow_mask_v4;
+    let web = sock("10.0.0.100:80");
+    let key = |c: SocketAddr| FlowKeyV4 {
+        src: Addr::from_ip(c.ip()).0[3],
+        dst: Addr::from_ip(web.ip()).0[3],
+        sport: c.port().to_be(),
+        dport: web.port().to_be(),
+        proto: 6,
+        _pad: 0,
+        _pad2: 0,
+    };
+    // Five clients whose flows share one bucket.
+    let first = sock("192.0.2.99:1000");
+    let bucket = flow_bucket_v4(&key(first)) & mask;
+    let clients: Vec<SocketAddr> = (1000..u16::MAX)
+        .map(|p| SocketAddr::new(first.ip(), p))
+        .filter(|c| flow_bucket_v4(&key(*c)) & mask == bucket)
+        .take(FLOW_WAYS as usize + 1)
+        .collect();
+    assert_eq!(clients.len(), FLOW_WAYS as usize + 1);
+    // Seen at seconds 100, 101, ... on the data path's clock.
+    for (i, c) in clients.iter().enumerate() {
+        let mut cfg = h.dp.config().unwrap();
+        cfg.now = 100 + i as u32;
+        h.dp.set_config(cfg).unwrap();
+        let be = h.predicted(WEB, *c);
+        h.check("syn", &Packet::tcp(*c, web).build(), Want::Forward(Reason::Tx, be));
+    }
+    let held: Vec<u16> = h
+        .dp
+        .flows()
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.dport == 80 && f.src == Addr::from_ip(first.ip()))
+        .map(|f| f.sport)
+        .collect();
+    assert_eq!(held.len(), FLOW_WAYS as usize, "{held:?}");
+    assert!(!held.contains(&clients[0].port()), "the oldest flow made room: {held:?}");
+    for c in &clients[1..] {
+        assert!(held.contains(&c.port()), "{c} kept its slot: {held:?}");
+    }
+}
