@@ -10,8 +10,8 @@ pub const PROG_PASS: &str = "lb_pass";
 /// A program that only returns `XDP_TX`: the timer-overhead baseline of the benchmark.
 pub const PROG_TX: &str = "lb_tx";
 
-/// VIP map: [`crate::abi::VipKey`] → [`crate::abi::Vip`].
-pub const MAP_VIPS: &str = "LB_VIPS";
+/// The VIP table: two halves of [`crate::abi::VipSlot`]s (see there).
+pub const MAP_VIP_TABLE: &str = "LB_VIP_TABLE";
 /// Outer array of Maglev rings, indexed by [`crate::abi::Vip::id`]; each inner map
 /// is an array of [`crate::abi::BackendId`] with `Vip::ring_size` entries.
 pub const MAP_RINGS: &str = "LB_RINGS";
@@ -41,7 +41,7 @@ pub const MAP_VIP_FILTER: &str = "LB_VIP_FILTER";
 
 /// Every map, for pinning and teardown. Kernel map names are at most 15 bytes.
 pub const ALL_MAPS: [&str; 12] = [
-    MAP_VIPS,
+    MAP_VIP_TABLE,
     MAP_VIP_ADDRS,
     MAP_RINGS,
     MAP_BACKENDS,
@@ -79,6 +79,8 @@ pub const MAX_RING_SIZE: u32 = 1_048_573;
 pub const DEFAULT_FLOW_TABLE_SIZE: u32 = 1 << 20;
 /// Flags of the flow tables: userspace reads and purges them through `mmap`.
 pub const FLOW_MAP_FLAGS: u32 = BPF_F_MMAPABLE;
+/// Flags of the VIP table: userspace writes a half through `mmap`.
+pub const VIP_TABLE_FLAGS: u32 = BPF_F_MMAPABLE;
 /// Ring slot value meaning "no backend" (an empty ring: every backend is out).
 pub const NO_BACKEND: u32 = u32::MAX;
 

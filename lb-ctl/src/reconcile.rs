@@ -354,6 +354,10 @@ pub fn plan(actual: &Actual, desired: &[DesiredVip]) -> Result<Plan, PlanError> 
 pub trait Maps {
     type Error;
     fn op(&mut self, op: &Op) -> Result<(), Self::Error>;
+    /// After the last op: publish anything batched.
+    fn finish(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// Carries out the plan in order, updating `actual` as each write lands, so a
@@ -405,6 +409,7 @@ pub fn apply<M: Maps>(maps: &mut M, actual: &mut Actual, plan: Plan) -> Result<u
             }
         }
     }
+    maps.finish()?;
     // Rings left alone because they already held the right slots: remember
     // their input so the next plan skips the Maglev build.
     for (id, input) in plan.ring_inputs {

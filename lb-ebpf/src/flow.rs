@@ -3,13 +3,16 @@
 
 use aya_ebpf::btf_maps::PerCpuArray;
 use lb_common::{
-    abi::{Addr, Backend, BackendId, Config, Counters, Flow, Vip, VipKey, vip_filter_bit},
+    abi::{
+        Addr, Backend, BackendId, Config, Counters, Flow, VIP_TABLE_PROBES, VIP_TABLE_SLOTS, Vip,
+        VipKey, vip_filter_bit, vip_slot,
+    },
     consts::{NO_BACKEND, Reason, config_flags, flow_flags, state, vip_flags},
     hash::{flow_hash, ring_slot},
 };
 
 use crate::{
-    maps::{LB_BACKENDS, LB_CONFIG, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER, LB_VIPS},
+    maps::{LB_BACKENDS, LB_CONFIG, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER, LB_VIP_TABLE},
     parse::{TCP_FIN, TCP_RST},
     table::{self, Found, V4, V6, key_v4, key_v6},
     verdict::Tuple,
@@ -112,16 +115,33 @@ pub fn find_vip(dst: &Addr, dport: u16, proto: u8, cfg: &Config) -> Option<Vip> 
         proto,
         _pad: 0,
     };
-    if let Some(v) = LB_VIPS.get_ptr(key) {
-        // SAFETY: a non-null map value pointer, valid for this program run.
-        return Some(unsafe { *v });
+    if let Some(v) = vip_lookup(&key, cfg) {
+        return Some(v);
     }
     if cfg.flags & config_flags::WILDCARD_VIPS == 0 {
         return None;
     }
     key.port = 0;
-    // SAFETY: as above.
-    LB_VIPS.get_ptr(key).map(|v| unsafe { *v })
+    vip_lookup(&key, cfg)
+}
+
+/// Probes the half of the VIP table packets read now.
+#[inline(always)]
+fn vip_lookup(key: &VipKey, cfg: &Config) -> Option<Vip> {
+    let base = (cfg.vip_half & 1) * VIP_TABLE_SLOTS;
+    let start = vip_slot(key);
+    let mut i = 0;
+    while i < VIP_TABLE_PROBES {
+        let s = LB_VIP_TABLE.get(base + ((start + i) & (VIP_TABLE_SLOTS - 1)))?;
+        if s.key.proto == 0 {
+            return None;
+        }
+        if s.key == *key {
+            return Some(s.vip);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The backend the ring gives this flow.
@@ -149,8 +169,8 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
 }
 
 #[inline(always)]
-pub fn backend(id: BackendId) -> Option<Backend> {
-    LB_BACKENDS.get(id).copied()
+pub fn backend(id: BackendId) -> Option<&'static Backend> {
+    LB_BACKENDS.get(id)
 }
 
 #[inline(always)]

@@ -114,5 +114,5 @@ fn to_flow(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     let bytes = (ctx.data_end() - ctx.data() - at.l3) as u64;
     count(&LB_VIP_STATS, vip.id, bytes, false);
     count(&LB_BE_STATS, id, bytes, false);
-    forward(ctx, &be, true)
+    forward(ctx, be, true)
 }

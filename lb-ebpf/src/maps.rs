@@ -7,12 +7,12 @@ use aya_ebpf::{
 };
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, FlowSlotV4, FlowSlotV6, VIP_FILTER_WORDS, Vip,
-        VipKey,
+        Addr, Backend, BackendId, Config, Counters, FlowSlotV4, FlowSlotV6, VIP_FILTER_WORDS,
+        VIP_TABLE_SLOTS, VipSlot,
     },
     consts::{
-        DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS,
-        RING_MAP_FLAGS, Reason,
+        DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_TX_PORTS,
+        MAX_VIPS, RING_MAP_FLAGS, Reason, VIP_TABLE_FLAGS,
     },
 };
 
@@ -25,8 +25,13 @@ const FLOW_FLAGS: usize = FLOW_MAP_FLAGS as usize;
 /// have its own size).
 pub type Ring = Array<BackendId, { DEFAULT_RING_SIZE as usize }, { RING_MAP_FLAGS as usize }>;
 
+/// Both halves of the VIP table (`lb_common::abi::VipSlot`).
 #[btf_map]
-pub static LB_VIPS: HashMap<VipKey, Vip, VIPS> = HashMap::new();
+pub static LB_VIP_TABLE: Array<
+    VipSlot,
+    { 2 * VIP_TABLE_SLOTS as usize },
+    { VIP_TABLE_FLAGS as usize },
+> = Array::new();
 
 #[btf_map]
 pub static LB_VIP_ADDRS: HashMap<Addr, u32, VIPS> = HashMap::new();

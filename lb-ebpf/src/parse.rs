@@ -143,7 +143,8 @@ pub fn ipv4_header_ok(ctx: &XdpContext, l3: usize, ihl: usize) -> bool {
     let Some(base) = read::<[u32; 5]>(ctx, l3) else {
         return false;
     };
-    let mut sum: u64 = base[0] as u64 + base[1] as u64 + base[2] as u64 + base[3] as u64 + base[4] as u64;
+    let mut sum: u64 =
+        base[0] as u64 + base[1] as u64 + base[2] as u64 + base[3] as u64 + base[4] as u64;
     let mut i = 5usize;
     while i < 15 {
         if i >= ihl {

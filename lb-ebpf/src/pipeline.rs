@@ -237,7 +237,7 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
             let bytes = at.ip_len as u64;
             count(&LB_VIP_STATS, be.vip, bytes, false);
             count(&LB_BE_STATS, flow.backend, bytes, false);
-            return forward(ctx, &be, false);
+            return forward(ctx, be, false);
         }
     }
 
@@ -270,5 +270,5 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     let bytes = at.ip_len as u64;
     count(&LB_VIP_STATS, vip.id, bytes, true);
     count(&LB_BE_STATS, id, bytes, true);
-    forward(ctx, &be, false)
+    forward(ctx, be, false)
 }

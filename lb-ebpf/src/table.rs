@@ -148,11 +148,11 @@ fn write<T: Table>(s: *mut T::Slot, seq: u64, key: Option<&T::Key>, flow: &Flow)
     // SAFETY: `s` points into the table; the claim makes us its only writer.
     unsafe {
         let seq_ptr = T::seq(s);
-        let (_, claimed) = atomic_cxchg::<u64, { AtomicOrdering::SeqCst }, { AtomicOrdering::Relaxed }>(
-            seq_ptr,
-            seq,
-            seq + 1,
-        );
+        let (_, claimed) = atomic_cxchg::<
+            u64,
+            { AtomicOrdering::SeqCst },
+            { AtomicOrdering::Relaxed },
+        >(seq_ptr, seq, seq + 1);
         if !claimed {
             return false;
         }

@@ -828,18 +828,24 @@ fn a_full_bucket_gives_way_to_its_least_recently_seen_flow() {
         cfg.now = 100 + i as u32;
         h.dp.set_config(cfg).unwrap();
         let be = h.predicted(WEB, *c);
-        h.check("syn", &Packet::tcp(*c, web).build(), Want::Forward(Reason::Tx, be));
+        h.check(
+            "syn",
+            &Packet::tcp(*c, web).build(),
+            Want::Forward(Reason::Tx, be),
+        );
     }
-    let held: Vec<u16> = h
-        .dp
-        .flows()
-        .unwrap()
-        .into_iter()
-        .filter(|f| f.dport == 80 && f.src == Addr::from_ip(first.ip()))
-        .map(|f| f.sport)
-        .collect();
+    let held: Vec<u16> =
+        h.dp.flows()
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.dport == 80 && f.src == Addr::from_ip(first.ip()))
+            .map(|f| f.sport)
+            .collect();
     assert_eq!(held.len(), FLOW_WAYS as usize, "{held:?}");
-    assert!(!held.contains(&clients[0].port()), "the oldest flow made room: {held:?}");
+    assert!(
+        !held.contains(&clients[0].port()),
+        "the oldest flow made room: {held:?}"
+    );
     for c in &clients[1..] {
         assert!(held.contains(&c.port()), "{c} kept its slot: {held:?}");
     }

@@ -159,7 +159,9 @@ impl<S: Slot> FlowTable<S> {
     pub fn purge(&self, drop: impl Fn(&Flow) -> bool) -> usize {
         let mut n = 0;
         for i in 0..self.entries {
-            let Some((at, s)) = self.read(i) else { continue };
+            let Some((at, s)) = self.read(i) else {
+                continue;
+            };
             if s.is_free() || !drop(&s.flow()) {
                 continue;
             }

@@ -9,8 +9,10 @@
 
 mod flows;
 mod ring;
+mod vips;
 
 use flows::FlowTable;
+use vips::VipTable;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -30,13 +32,12 @@ use aya::{
 use lb_common::{
     abi::{
         Addr, Backend, BackendId, Config, Counters, Flow, FlowKeyV4, FlowKeyV6, FlowSlotV4,
-        FlowSlotV6, VIP_FILTER_WORDS,
-        Vip, VipKey, vip_filter_bit,
+        FlowSlotV6, VIP_FILTER_WORDS, Vip, VipKey, vip_filter_bit,
     },
     consts::{
         ALL_MAPS, MAP_BACKEND_STATS, MAP_BACKENDS, MAP_CONFIG, MAP_FLOWS_V4, MAP_FLOWS_V6,
         MAP_REASONS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_FILTER, MAP_VIP_STATS,
-        MAP_VIPS, PROG_LB, PROG_PASS, PROG_TX, Reason,
+        MAP_VIP_TABLE, PROG_LB, PROG_PASS, PROG_TX, Reason,
     },
 };
 use ring::RingMap;
@@ -139,7 +140,7 @@ pub struct Dataplane {
     pin_dir: Option<PathBuf>,
     /// True when the maps came from pins left by an earlier run.
     adopted: bool,
-    vips: HashMap<MapData, VipKey, Vip>,
+    vips: VipTable,
     vip_addrs: HashMap<MapData, Addr, u32>,
     rings: ArrayOfMaps<MapData, MapData>,
     /// A second handle on the outer ring map: aya's `ArrayOfMaps` cannot delete.
@@ -200,6 +201,8 @@ impl Dataplane {
             ebpf.take_map(name)
                 .ok_or(DataplaneError::MissingMap { name })
         };
+        let config_map: Array<MapData, Config> =
+            take(MAP_CONFIG)?.try_into().map_err(map_err(MAP_CONFIG))?;
         let rings = take(MAP_RINGS)?;
         let rings_fd = match &rings {
             aya::maps::Map::ArrayOfMaps(d) => {
@@ -220,7 +223,7 @@ impl Dataplane {
             }
         };
         let dp = Dataplane {
-            vips: take(MAP_VIPS)?.try_into().map_err(map_err(MAP_VIPS))?,
+            vips: vip_table(take(MAP_VIP_TABLE)?, &config_map)?,
             vip_addrs: take(MAP_VIP_ADDRS)?
                 .try_into()
                 .map_err(map_err(MAP_VIP_ADDRS))?,
@@ -243,7 +246,7 @@ impl Dataplane {
             tx_ports: take(MAP_TX_PORTS)?
                 .try_into()
                 .map_err(map_err(MAP_TX_PORTS))?,
-            config: take(MAP_CONFIG)?.try_into().map_err(map_err(MAP_CONFIG))?,
+            config: config_map,
             vip_filter: take(MAP_VIP_FILTER)?
                 .try_into()
                 .map_err(map_err(MAP_VIP_FILTER))?,
@@ -442,20 +445,37 @@ impl Dataplane {
         self.config.get(&0, 0).map_err(map_err(MAP_CONFIG))
     }
 
-    pub fn set_vip(&mut self, key: VipKey, vip: Vip) -> Result<()> {
-        self.vips.insert(key, vip, 0).map_err(map_err(MAP_VIPS))
+    /// Adds or changes a VIP; packets see it after [`Dataplane::flush_vips`].
+    pub fn set_vip(&mut self, key: VipKey, vip: Vip) {
+        self.vips.set(key, vip);
     }
 
-    pub fn remove_vip(&mut self, key: &VipKey) -> Result<()> {
-        ignore_missing(self.vips.remove(key)).map_err(map_err(MAP_VIPS))
+    /// Removes a VIP; packets stop seeing it after [`Dataplane::flush_vips`].
+    pub fn remove_vip(&mut self, key: &VipKey) {
+        self.vips.remove(key);
     }
 
-    /// Every VIP in the map.
+    /// Publishes VIP changes: the new table goes into the half packets do not
+    /// read, then one write of `Config::vip_half` switches them over.
+    pub fn flush_vips(&mut self) -> Result<()> {
+        if !self.vips.is_dirty() {
+            return Ok(());
+        }
+        let half = self.vips.prepare().map_err(|source| DataplaneError::Io {
+            op: "writing the VIP table",
+            path: PathBuf::from(MAP_VIP_TABLE),
+            source,
+        })?;
+        let mut cfg = self.config()?;
+        cfg.vip_half = half;
+        self.set_config(cfg)?;
+        self.vips.flipped(half);
+        Ok(())
+    }
+
+    /// Every VIP the data path has (or will have, before a flush).
     pub fn vips(&self) -> Result<Vec<(VipKey, Vip)>> {
-        self.vips
-            .iter()
-            .collect::<Result<_, _>>()
-            .map_err(map_err(MAP_VIPS))
+        Ok(self.vips.entries().iter().map(|(k, v)| (*k, *v)).collect())
     }
 
     /// Records how many VIPs use `addr` (0 removes it).
@@ -728,7 +748,17 @@ impl Dataplane {
 impl reconcile::Maps for Dataplane {
     type Error = DataplaneError;
 
+    fn finish(&mut self) -> Result<()> {
+        self.flush_vips()
+    }
+
     fn op(&mut self, op: &Op) -> Result<()> {
+        // Consecutive VIP changes go out in one table flip; anything after
+        // them in the plan sees them published (a shrinking ring's smaller
+        // size, for one, must be in effect before that ring goes in).
+        if !matches!(op, Op::SetVip(..)) {
+            self.flush_vips()?;
+        }
         match op {
             Op::AddTxPort(i) => self.add_tx_port(*i),
             Op::SetVipAddr(a, n) => self.set_vip_addr(*a, *n),
@@ -750,8 +780,14 @@ impl reconcile::Maps for Dataplane {
             }
             Op::SetBackend(id, b) => self.set_backend(*id, *b),
             Op::SetRing(id, slots) => self.set_ring(*id, slots),
-            Op::SetVip(k, v) => self.set_vip(*k, *v),
-            Op::RemoveVip(k) => self.remove_vip(k),
+            Op::SetVip(k, v) => {
+                self.set_vip(*k, *v);
+                Ok(())
+            }
+            Op::RemoveVip(k) => {
+                self.remove_vip(k);
+                self.flush_vips()
+            }
             Op::ClearRing(id) => self.clear_ring(*id),
         }
     }
@@ -791,6 +827,21 @@ fn flow_slots(requested: u32) -> u32 {
     requested.max(lb_common::abi::FLOW_WAYS).next_power_of_two()
 }
 
+fn vip_table(map: aya::maps::Map, config: &Array<MapData, Config>) -> Result<VipTable> {
+    let aya::maps::Map::Array(data) = map else {
+        return Err(DataplaneError::Incompatible {
+            name: MAP_VIP_TABLE,
+            detail: "not an array".into(),
+        });
+    };
+    let active = config.get(&0, 0).map_err(map_err(MAP_CONFIG))?.vip_half;
+    VipTable::map(data.fd().as_fd(), active).map_err(|source| DataplaneError::Io {
+        op: "mapping the VIP table",
+        path: PathBuf::from(MAP_VIP_TABLE),
+        source,
+    })
+}
+
 fn flow_table<S: flows::Slot>(map: aya::maps::Map, name: &'static str) -> Result<FlowTable<S>> {
     let aya::maps::Map::Array(data) = map else {
         return Err(DataplaneError::Incompatible {
@@ -802,7 +853,11 @@ fn flow_table<S: flows::Slot>(map: aya::maps::Map, name: &'static str) -> Result
     if info.value_size() as usize != size_of::<S>() {
         return Err(DataplaneError::Incompatible {
             name,
-            detail: format!("slots of {} bytes, this build uses {}", info.value_size(), size_of::<S>()),
+            detail: format!(
+                "slots of {} bytes, this build uses {}",
+                info.value_size(),
+                size_of::<S>()
+            ),
         });
     }
     FlowTable::map(data.fd().as_fd(), info.max_entries()).map_err(|source| DataplaneError::Io {

@@ -1,0 +1,189 @@
+//! The VIP table from userspace: the set of VIPs in memory, laid out into the
+//! half of the table packets do not read, then flipped in with one write of
+//! `Config::vip_half` (layout in `lb_common::abi::VipSlot`).
+
+use std::{
+    collections::BTreeMap,
+    io,
+    os::fd::{AsRawFd as _, BorrowedFd},
+    ptr,
+    time::{Duration, Instant},
+};
+
+use lb_common::abi::{VIP_TABLE_PROBES, VIP_TABLE_SLOTS, Vip, VipKey, VipSlot, vip_slot};
+
+/// A lookup that read the old half just before a flip finishes within
+/// microseconds; a half is rewritten no sooner than this after it went out.
+const GRACE: Duration = Duration::from_millis(2);
+
+/// Lays `entries` out as one half of the table: each at the first free slot
+/// from its hash (linear probing), in key order so the layout is
+/// deterministic. `None` when a VIP would need more than `VIP_TABLE_PROBES`
+/// probes (not with `MAX_VIPS` VIPs at this table size, but never silently).
+pub fn layout(entries: &BTreeMap<VipKey, Vip>) -> Option<Vec<VipSlot>> {
+    let mut half = vec![VipSlot::default(); VIP_TABLE_SLOTS as usize];
+    for (k, v) in entries {
+        let start = vip_slot(k);
+        let i = (0..VIP_TABLE_PROBES)
+            .map(|i| ((start + i) & (VIP_TABLE_SLOTS - 1)) as usize)
+            .find(|&i| half[i].key.proto == 0)?;
+        half[i] = VipSlot {
+            key: *k,
+            _pad: 0,
+            vip: *v,
+        };
+    }
+    Some(half)
+}
+
+/// The VIP table mapped into this process, and the VIPs it should hold.
+pub struct VipTable {
+    base: *mut VipSlot,
+    len: usize,
+    entries: BTreeMap<VipKey, Vip>,
+    /// The half packets read.
+    active: u32,
+    dirty: bool,
+    flipped_at: Option<Instant>,
+}
+
+// SAFETY: a shared mapping the kernel keeps alive until munmap; only this
+// process writes it, through `&mut self`.
+unsafe impl Send for VipTable {}
+
+impl VipTable {
+    /// Maps the table and reads the VIPs in its `active` half.
+    pub fn map(fd: BorrowedFd<'_>, active: u32) -> io::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let len = (2 * VIP_TABLE_SLOTS as usize * size_of::<VipSlot>()).next_multiple_of(page);
+        // SAFETY: mapping the mmapable array of both halves; checked below.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let mut t = VipTable {
+            base: p.cast(),
+            len,
+            entries: BTreeMap::new(),
+            active: active & 1,
+            dirty: false,
+            flipped_at: None,
+        };
+        for i in 0..VIP_TABLE_SLOTS {
+            let s = t.slot(t.active, i);
+            if s.key.proto != 0 {
+                t.entries.insert(s.key, s.vip);
+            }
+        }
+        Ok(t)
+    }
+
+    fn slot(&self, half: u32, i: u32) -> VipSlot {
+        // SAFETY: `half < 2` and `i < VIP_TABLE_SLOTS`: inside the mapping.
+        unsafe { ptr::read_volatile(self.base.add((half * VIP_TABLE_SLOTS + i) as usize)) }
+    }
+
+    pub fn entries(&self) -> &BTreeMap<VipKey, Vip> {
+        &self.entries
+    }
+
+    pub fn set(&mut self, key: VipKey, vip: Vip) {
+        if self.entries.insert(key, vip) != Some(vip) {
+            self.dirty = true;
+        }
+    }
+
+    pub fn remove(&mut self, key: &VipKey) {
+        if self.entries.remove(key).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Writes the VIPs into the half packets do not read and returns it: the
+    /// caller flips `Config::vip_half` to it, then calls [`VipTable::flipped`].
+    pub fn prepare(&mut self) -> io::Result<u32> {
+        let half =
+            layout(&self.entries).ok_or_else(|| io::Error::other("VIP table too crowded"))?;
+        if let Some(t) = self.flipped_at {
+            std::thread::sleep(GRACE.saturating_sub(t.elapsed()));
+        }
+        let next = self.active ^ 1;
+        for (i, s) in half.iter().enumerate() {
+            // SAFETY: `i < VIP_TABLE_SLOTS` in the inactive half; no packet reads it.
+            unsafe {
+                ptr::write_volatile(
+                    self.base.add(next as usize * VIP_TABLE_SLOTS as usize + i),
+                    *s,
+                )
+            };
+        }
+        Ok(next)
+    }
+
+    /// Packets now read `half`.
+    pub fn flipped(&mut self, half: u32) {
+        self.active = half;
+        self.dirty = false;
+        self.flipped_at = Some(Instant::now());
+    }
+}
+
+impl Drop for VipTable {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `map` mapped.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn every_vip_is_found_by_the_data_paths_probe() {
+        let mut entries = BTreeMap::new();
+        for i in 0..lb_common::consts::MAX_VIPS {
+            let ip: IpAddr = format!("10.{}.{}.1", i / 250, i % 250).parse().unwrap();
+            entries.insert(
+                VipKey::new(ip, 80, 6),
+                Vip {
+                    id: i,
+                    ..Vip::default()
+                },
+            );
+        }
+        let half = layout(&entries).expect("MAX_VIPS VIPs fit");
+        for (k, v) in &entries {
+            // The same probe as lb-ebpf's `vip_lookup`.
+            let start = vip_slot(k);
+            let found = (0..VIP_TABLE_PROBES)
+                .map(|i| &half[((start + i) & (VIP_TABLE_SLOTS - 1)) as usize])
+                .take_while(|s| s.key.proto != 0)
+                .find(|s| s.key == *k);
+            assert_eq!(found.map(|s| s.vip), Some(*v));
+        }
+        let absent = VipKey::new("192.0.2.1".parse().unwrap(), 80, 6);
+        let start = vip_slot(&absent);
+        assert!(
+            (0..VIP_TABLE_PROBES)
+                .map(|i| &half[((start + i) & (VIP_TABLE_SLOTS - 1)) as usize])
+                .take_while(|s| s.key.proto != 0)
+                .all(|s| s.key != absent)
+        );
+    }
+}
