@@ -239,7 +239,8 @@ impl Resolver {
     }
 }
 
-fn usable(s: NeighbourState) -> bool {
+/// Whether a neighbour entry in state `s` has a MAC worth using.
+pub fn usable(s: NeighbourState) -> bool {
     matches!(
         s,
         NeighbourState::Reachable

@@ -87,16 +87,7 @@ fn event(n: &NeighbourMessage, deleted: bool) -> Option<NeighbourEvent> {
             _ => {}
         }
     }
-    let usable = !deleted
-        && matches!(
-            n.header.state,
-            NeighbourState::Reachable
-                | NeighbourState::Stale
-                | NeighbourState::Delay
-                | NeighbourState::Probe
-                | NeighbourState::Permanent
-                | NeighbourState::Noarp
-        );
+    let usable = !deleted && crate::neigh::usable(n.header.state);
     // Incomplete entries (resolution in progress) say nothing yet.
     if !deleted && n.header.state == NeighbourState::Incomplete {
         return None;

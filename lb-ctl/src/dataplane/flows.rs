@@ -6,10 +6,12 @@
 use std::{
     io,
     marker::PhantomData,
-    os::fd::{AsRawFd as _, BorrowedFd},
+    os::fd::BorrowedFd,
     ptr,
     sync::atomic::{AtomicU64, Ordering},
 };
+
+use super::mapped::Mapped;
 
 use lb_common::abi::{
     FLOW_WAYS, Flow, FlowKeyV4, FlowKeyV6, FlowSlotV4, FlowSlotV6, flow_bucket_v4, flow_bucket_v6,
@@ -71,40 +73,25 @@ impl Slot for FlowSlotV6 {
 
 /// A flow table mapped into this process.
 pub struct FlowTable<S: Slot> {
+    /// Keeps the mapping `base` points into.
+    _map: Mapped,
     base: *mut S,
-    len: usize,
     entries: u32,
     _slot: PhantomData<S>,
 }
 
-// SAFETY: the mapping is shared memory the kernel keeps alive until munmap;
-// all access goes through volatile reads and atomics.
+// SAFETY: `base` points into `map`, which is Send; all access goes through
+// volatile reads and atomics.
 unsafe impl<S: Slot> Send for FlowTable<S> {}
 
 impl<S: Slot> FlowTable<S> {
     /// Maps the array map `fd` of `entries` slots.
     pub fn map(fd: BorrowedFd<'_>, entries: u32) -> io::Result<Self> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         // Array maps round each value up to 8 bytes; both slot types already are.
-        let len = (entries as usize * size_of::<S>()).next_multiple_of(page);
-        // SAFETY: mapping an mmapable array map of `entries` slots; checked below.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let map = Mapped::new(fd, entries as usize * size_of::<S>())?;
         Ok(FlowTable {
-            base: p.cast(),
-            len,
+            base: map.base(),
+            _map: map,
             entries,
             _slot: PhantomData,
         })
@@ -181,12 +168,5 @@ impl<S: Slot> FlowTable<S> {
             n += 1;
         }
         n
-    }
-}
-
-impl<S: Slot> Drop for FlowTable<S> {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `map` mapped.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
     }
 }

@@ -8,6 +8,7 @@
 //! the data path keeps forwarding until [`teardown`] removes the pins.
 
 mod flows;
+mod mapped;
 mod ring;
 mod vips;
 

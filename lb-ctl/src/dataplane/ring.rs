@@ -8,9 +8,10 @@
 
 use std::{
     io,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
-    ptr,
+    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd},
 };
+
+use super::mapped::Mapped;
 
 use lb_common::{abi::BackendId, consts::RING_MAP_FLAGS};
 
@@ -81,69 +82,26 @@ impl RingMap {
 /// `array->elem_size = round_up(value_size, 8)`), and that is what `mmap` shows.
 const ELEM: usize = 8;
 
-fn mapping_len(entries: usize) -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-    (entries * ELEM).next_multiple_of(page)
-}
-
 /// Writes `slots` into an mmapable array map through a shared mapping.
 fn write_slots(fd: &OwnedFd, slots: &[BackendId]) -> io::Result<()> {
-    let len = mapping_len(slots.len());
-    // SAFETY: mapping a BPF_F_MMAPABLE array map of at least `len` bytes
-    // (array maps round their data area up to a page); checked for MAP_FAILED.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `p` maps `len >= slots.len() * ELEM` writable bytes that nobody
-    // else reads yet (the map is not in the outer map until we return).
-    unsafe {
-        let base = p.cast::<u8>();
-        for (i, s) in slots.iter().enumerate() {
-            base.add(i * ELEM).cast::<BackendId>().write(*s);
-        }
-        libc::munmap(p, len);
+    let m = Mapped::new(fd.as_fd(), slots.len() * ELEM)?;
+    let base = m.base::<u8>();
+    for (i, s) in slots.iter().enumerate() {
+        // SAFETY: slot `i` lies inside the mapping; nobody reads this map yet
+        // (it is not in the outer map until we return).
+        unsafe { base.add(i * ELEM).cast::<BackendId>().write(*s) };
     }
     Ok(())
 }
 
 /// Reads a ring back (tests, `lb-ctl` diagnostics): the slots of the ring map `fd`.
 pub fn read_slots(fd: &OwnedFd, entries: usize) -> io::Result<Vec<BackendId>> {
-    let len = mapping_len(entries);
-    // SAFETY: as in `write_slots`.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = vec![0; entries];
-    // SAFETY: `p` maps at least `entries * ELEM` readable bytes.
-    unsafe {
-        let base = p.cast::<u8>();
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = base.add(i * ELEM).cast::<BackendId>().read();
-        }
-        libc::munmap(p, len);
-    }
-    Ok(out)
+    let m = Mapped::new(fd.as_fd(), entries * ELEM)?;
+    let base = m.base::<u8>();
+    // SAFETY: slot `i < entries` lies inside the mapping.
+    Ok((0..entries)
+        .map(|i| unsafe { base.add(i * ELEM).cast::<BackendId>().read() })
+        .collect())
 }
 
 /// The `BPF_MAP_*_ELEM` part of `union bpf_attr`.

@@ -5,10 +5,12 @@
 use std::{
     collections::BTreeMap,
     io,
-    os::fd::{AsRawFd as _, BorrowedFd},
+    os::fd::BorrowedFd,
     ptr,
     time::{Duration, Instant},
 };
+
+use super::mapped::Mapped;
 
 use lb_common::abi::{VIP_TABLE_PROBES, VIP_TABLE_SLOTS, Vip, VipKey, VipSlot, vip_slot};
 
@@ -38,8 +40,7 @@ pub fn layout(entries: &BTreeMap<VipKey, Vip>) -> Option<Vec<VipSlot>> {
 
 /// The VIP table mapped into this process, and the VIPs it should hold.
 pub struct VipTable {
-    base: *mut VipSlot,
-    len: usize,
+    map: Mapped,
     entries: BTreeMap<VipKey, Vip>,
     /// The half packets read.
     active: u32,
@@ -47,33 +48,12 @@ pub struct VipTable {
     flipped_at: Option<Instant>,
 }
 
-// SAFETY: a shared mapping the kernel keeps alive until munmap; only this
-// process writes it, through `&mut self`.
-unsafe impl Send for VipTable {}
-
 impl VipTable {
     /// Maps the table and reads the VIPs in its `active` half.
     pub fn map(fd: BorrowedFd<'_>, active: u32) -> io::Result<Self> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let len = (2 * VIP_TABLE_SLOTS as usize * size_of::<VipSlot>()).next_multiple_of(page);
-        // SAFETY: mapping the mmapable array of both halves; checked below.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let map = Mapped::new(fd, 2 * VIP_TABLE_SLOTS as usize * size_of::<VipSlot>())?;
         let mut t = VipTable {
-            base: p.cast(),
-            len,
+            map,
             entries: BTreeMap::new(),
             active: active & 1,
             dirty: false,
@@ -90,7 +70,13 @@ impl VipTable {
 
     fn slot(&self, half: u32, i: u32) -> VipSlot {
         // SAFETY: `half < 2` and `i < VIP_TABLE_SLOTS`: inside the mapping.
-        unsafe { ptr::read_volatile(self.base.add((half * VIP_TABLE_SLOTS + i) as usize)) }
+        unsafe {
+            ptr::read_volatile(
+                self.map
+                    .base::<VipSlot>()
+                    .add((half * VIP_TABLE_SLOTS + i) as usize),
+            )
+        }
     }
 
     pub fn entries(&self) -> &BTreeMap<VipKey, Vip> {
@@ -126,7 +112,9 @@ impl VipTable {
             // SAFETY: `i < VIP_TABLE_SLOTS` in the inactive half; no packet reads it.
             unsafe {
                 ptr::write_volatile(
-                    self.base.add(next as usize * VIP_TABLE_SLOTS as usize + i),
+                    self.map
+                        .base::<VipSlot>()
+                        .add(next as usize * VIP_TABLE_SLOTS as usize + i),
                     *s,
                 )
             };
@@ -139,13 +127,6 @@ impl VipTable {
         self.active = half;
         self.dirty = false;
         self.flipped_at = Some(Instant::now());
-    }
-}
-
-impl Drop for VipTable {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `map` mapped.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
     }
 }
 
