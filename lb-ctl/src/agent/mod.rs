@@ -94,6 +94,15 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Exit> {
     tokio::spawn(neighbours::resolver(resolve_rx, to_reconciler.clone()));
     tokio::spawn(neighbours::watch(to_reconciler.clone()));
 
+    // Resolve every backend before the first reconcile, so a starting agent
+    // does not publish VIPs whose backends are all still "resolving" (their
+    // rings would be empty for those milliseconds).
+    notify::status("resolving backend next hops");
+    let resolved = {
+        let effective = state::effective(&cfg, &overrides);
+        let resolver = crate::neigh::Resolver::new().context("opening a netlink socket")?;
+        crate::desired::resolve(&effective.config, &resolver).await
+    };
     let mut reconciler = reconciler::Reconciler::new(
         dp,
         config_path.to_owned(),
@@ -101,6 +110,7 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Exit> {
         overrides,
         state_path,
         resolve_tx,
+        resolved,
     )?;
     let writes = reconciler
         .start()

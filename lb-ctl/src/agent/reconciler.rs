@@ -117,6 +117,7 @@ impl Reconciler {
         overrides: Overrides,
         state_path: PathBuf,
         resolve: UnboundedSender<Vec<Target>>,
+        resolved: NextHops,
     ) -> Result<Reconciler, crate::dataplane::DataplaneError> {
         let actual = dp.actual()?;
         let adopted = dp.adopted();
@@ -133,6 +134,8 @@ impl Reconciler {
                 }),
             );
         }
+        // What was just resolved wins over what the maps remembered.
+        next_hops.extend(resolved);
         let effective = state::effective(&file, &overrides);
         Ok(Reconciler {
             dp,
@@ -209,7 +212,11 @@ impl Reconciler {
         for o in self.effective.orphans() {
             tracing::warn!("runtime override no longer matches the file: {o}");
         }
-        self.request_resolution(None);
+        for (addr, r) in &self.next_hops {
+            if let Err(e) = r {
+                tracing::warn!(backend = %addr, error = %e, "backend unreachable (kept down)");
+            }
+        }
         self.apply()
     }
 
@@ -645,10 +652,13 @@ impl Reconciler {
                                 _ => None,
                             },
                             source: prov.map_or(crate::api::types::Source::Config, |p| p.source),
-                            next_hop: entry.map(|e| NextHopInfo {
-                                ifindex: e.ifindex,
-                                mac: mac_string(e.dst_mac),
-                            }),
+                            next_hop: match self.next_hops.get(&b.address) {
+                                Some(Ok(h)) => Some(NextHopInfo {
+                                    ifindex: h.ifindex,
+                                    mac: mac_string(h.dst_mac),
+                                }),
+                                _ => None,
+                            },
                             counters: id
                                 .and_then(|i| self.dp.backend_counters(i).ok())
                                 .map(to_api)
