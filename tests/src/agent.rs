@@ -171,6 +171,14 @@ impl Agent {
             .unwrap_or_else(|e| panic!("lb-ctl {}: not JSON ({e})", args.join(" ")))
     }
 
+    /// Sends `sig` to the running agent.
+    pub fn signal(&self, sig: libc::c_int) -> Result<()> {
+        let c = self.child.as_ref().context("no agent running")?;
+        // SAFETY: sending a signal to our own child by pid.
+        anyhow::ensure!(unsafe { libc::kill(c.id() as i32, sig) } == 0, "kill");
+        Ok(())
+    }
+
     /// Stops the agent with `sig` and waits for it.
     pub fn stop(&mut self, sig: libc::c_int) -> Result<std::process::ExitStatus> {
         let mut c = self.child.take().context("no agent running")?;

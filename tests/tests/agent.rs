@@ -491,20 +491,41 @@ fn systemd_hears_ready_reloading_and_stopping() {
         &[("NOTIFY_SOCKET", path.to_str().unwrap())],
     )
     .unwrap();
-    let mut seen = String::new();
-    let mut expect = |what: &str| {
+    // Each call waits for a datagram containing `what`, consuming those before it.
+    let expect = |what: &str| {
         let mut buf = [0u8; 4096];
-        while !seen.contains(what) {
+        let mut seen = String::new();
+        loop {
             let n = sock
                 .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("waiting for {what}: {e}; got so far: {seen}"));
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                .unwrap_or_else(|e| panic!("waiting for {what}: {e}; got: {seen}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.contains(what) {
+                return;
+            }
+            seen.push_str(&msg);
             seen.push('\n');
         }
     };
     expect("READY=1");
     agent.ctl(&["reload"]);
     expect("RELOADING=1");
+    // SIGHUP reloads too (systemctl reload): the file gets re-read.
+    let before = agent.json(&["status"])["reloads"]["count"]
+        .as_u64()
+        .unwrap();
+    agent.signal(libc::SIGHUP).unwrap();
+    expect("RELOADING=1");
+    expect("READY=1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while agent.json(&["status"])["reloads"]["count"]
+        .as_u64()
+        .unwrap()
+        != before + 1
+    {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let st = agent.stop(libc::SIGTERM).unwrap();
     assert!(st.success());
     expect("STOPPING=1");
