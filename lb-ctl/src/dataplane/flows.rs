@@ -97,10 +97,6 @@ impl<S: Slot> FlowTable<S> {
         })
     }
 
-    pub fn entries(&self) -> u32 {
-        self.entries
-    }
-
     /// Buckets minus one: what the data path masks bucket hashes with.
     pub fn mask(&self) -> u32 {
         (self.entries / FLOW_WAYS).saturating_sub(1)

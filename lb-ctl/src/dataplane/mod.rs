@@ -83,6 +83,8 @@ pub enum DataplaneError {
     Incompatible { name: &'static str, detail: String },
     #[error("interface {0}: {1}")]
     Attach(String, String),
+    #[error("reading the data path's aya-log events: {0}")]
+    Logger(#[source] aya_log::Error),
     #[error("creating a ring of {slots} slots: {source}")]
     Ring {
         slots: usize,
@@ -186,10 +188,7 @@ impl Dataplane {
         let mut ebpf = loader.load(OBJECT)?;
         // The log ring exists either way; reading it only matters when on.
         let logger = if level > 0 {
-            Some(
-                EbpfLogger::init(&mut ebpf)
-                    .map_err(|e| DataplaneError::Attach("aya-log".into(), e.to_string()))?,
-            )
+            Some(EbpfLogger::init(&mut ebpf).map_err(DataplaneError::Logger)?)
         } else {
             None
         };
@@ -303,19 +302,9 @@ impl Dataplane {
         })
     }
 
-    /// Slots of the IPv4 and IPv6 flow tables.
-    pub fn flow_capacity(&self) -> (u32, u32) {
-        (self.flows_v4.entries(), self.flows_v6.entries())
-    }
-
     /// Whether this run adopted maps pinned by an earlier one.
     pub fn adopted(&self) -> bool {
         self.adopted
-    }
-
-    /// The load-balancing program (tests run packets through it).
-    pub fn program(&mut self, name: &'static str) -> Result<&mut Xdp> {
-        xdp_mut(&mut self.ebpf, name)
     }
 
     /// Attaches the load balancer to `iface` (in the caller's network
