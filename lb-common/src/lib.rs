@@ -15,3 +15,4 @@ pub mod consts;
 pub mod hash;
 #[cfg(feature = "user")]
 pub mod maglev;
+pub mod ring_size;

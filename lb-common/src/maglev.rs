@@ -76,24 +76,6 @@ impl core::fmt::Display for MaglevError {
 
 impl std::error::Error for MaglevError {}
 
-/// Whether `n` is prime (trial division; ring sizes are at most ~2^20).
-pub fn is_prime(n: u32) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n.is_multiple_of(2) {
-        return n == 2;
-    }
-    let mut d = 3u32;
-    while d.saturating_mul(d) <= n {
-        if n.is_multiple_of(d) {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
-
 /// Builds the lookup table: `ring_size` slots, each a backend id, or
 /// [`NO_BACKEND`] everywhere when no backend has weight.
 pub fn build(
@@ -101,7 +83,7 @@ pub fn build(
     ring_size: u32,
 ) -> Result<Vec<BackendId>, MaglevError> {
     let m = ring_size;
-    if !(2..=MAX_RING_SIZE).contains(&m) || !is_prime(m) {
+    if !(2..=MAX_RING_SIZE).contains(&m) || !crate::ring_size::is_prime(m) {
         return Err(MaglevError::RingSize(m));
     }
     let mut live: Vec<&MaglevBackend<'_>> = backends.iter().filter(|b| b.weight > 0).collect();
@@ -347,8 +329,11 @@ mod tests {
 
     #[test]
     fn primes() {
-        let p: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
+        let p: Vec<u32> = (0..30).filter(|&n| crate::ring_size::is_prime(n)).collect();
         assert_eq!(p, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
-        assert!(is_prime(DEFAULT_RING_SIZE) && is_prime(MAX_RING_SIZE));
+        assert!(
+            crate::ring_size::is_prime(DEFAULT_RING_SIZE)
+                && crate::ring_size::is_prime(MAX_RING_SIZE)
+        );
     }
 }

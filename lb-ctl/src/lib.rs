@@ -1,13 +1,5 @@
-//! lb-ctl: the agent that owns lb's data path, and the operator CLI.
+//! lb-ctl: the operator CLI over the agent's control API, and the entry
+//! point of `lb-ctl agent`.
 
-pub mod agent;
-pub mod api;
 pub mod cli;
-pub mod config;
-pub mod dataplane;
-pub mod desired;
-pub mod metrics;
-pub mod neigh;
-pub mod reconcile;
-pub mod state;
-pub mod sys;
+pub mod netns;

@@ -3,11 +3,12 @@
 use std::{io, path::PathBuf, process::ExitCode};
 
 use clap::{CommandFactory as _, Parser, Subcommand};
+use lb_agent::agent::Outcome;
+use lb_api::client::Client;
+use lb_config::DEFAULT_BPFFS;
 use lb_ctl::{
-    api::client::Client,
     cli::{self, Exit, Output, backend::BackendCommand, block_on, vip::VipCommand},
-    config::DEFAULT_BPFFS,
-    sys,
+    netns,
 };
 
 /// lb: an XDP load balancer (LVS-DR data path) with its control plane.
@@ -143,12 +144,16 @@ fn init_logging(verbose: u8, quiet: bool, default: &str, extra: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     if let Some(ns) = &cli.netns {
-        sys::enter_netns(ns)?;
+        netns::enter_netns(ns)?;
     }
     let out = cli.output;
     let client = Client::new(cli::socket_path(cli.socket));
     match cli.command {
-        Command::Agent { config } => lb_ctl::agent::run(&config),
+        Command::Agent { config } => Ok(match lb_agent::agent::run(&config)? {
+            Outcome::Stopped => Exit::Ok,
+            Outcome::InvalidConfig => Exit::BadInput,
+            Outcome::Failed => Exit::Failed,
+        }),
         Command::Status => block_on(cli::status::run(&client, out)),
         Command::Stats { rate } => block_on(cli::stats::run(&client, out, rate)),
         Command::Vip(cmd) => block_on(cli::vip::run(cmd, &client, out)),
@@ -161,7 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Teardown { bpffs } => cli::teardown::run(&client, &bpffs, out),
         Command::Config(ConfigCommand::Check { file }) => Ok(cli::config_check::run(&file, out)),
         Command::Config(ConfigCommand::Defaults) => {
-            print!("{}", lb_ctl::config::DEFAULTS_DOC);
+            print!("{}", lb_config::DEFAULTS_DOC);
             Ok(Exit::Ok)
         }
         Command::Completions { shell } => {
@@ -176,10 +181,10 @@ fn main() -> ExitCode {
     // The agent logs at its configured level; a config that does not load is
     // reported by the agent itself.
     let (default, extra) = match &cli.command {
-        Command::Agent { config } => match lb_ctl::config::load(config) {
+        Command::Agent { config } => match lb_config::load(config) {
             Ok(c) => {
                 let ebpf = c.config.agent.ebpf_log;
-                let extra = if ebpf == lb_ctl::config::LogLevel::Off {
+                let extra = if ebpf == lb_config::LogLevel::Off {
                     String::new()
                 } else {
                     format!(",lb_ebpf={}", ebpf.as_str())

@@ -18,9 +18,9 @@ use lb_common::{
     consts::{DEFAULT_RING_SIZE, PROG_LB, PROG_TX, state},
     maglev::{self, MaglevBackend},
 };
-use lb_ctl::{
-    dataplane::{Dataplane, Options},
-    reconcile::{self, Actual, DesiredBackend, DesiredVip, NextHop},
+use lb_dataplane::{
+    Dataplane, Options,
+    plan::{self as reconcile, Actual, DesiredBackend, DesiredVip, NextHop},
 };
 use serde::Serialize;
 

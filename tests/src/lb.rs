@@ -4,21 +4,21 @@
 use std::{net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result};
+use lb_agent::neigh::Resolver;
 use lb_common::{
     abi::{Addr, BackendId, VipKey},
     consts::{state, vip_flags},
     hash::{flow_hash, ring_slot},
 };
-use lb_ctl::{
-    dataplane::{Dataplane, Options},
-    neigh::Resolver,
-    reconcile::{self, Actual, DesiredBackend, DesiredVip},
+use lb_dataplane::{
+    Dataplane, Options,
+    plan::{self as reconcile, Actual, DesiredBackend, DesiredVip},
 };
 
 use crate::lab::{IFNAME, Lab};
 
 /// XDP mode the lab attaches with: native on veth, as DESIGN.md §8 verified.
-pub const MODE: lb_ctl::dataplane::XdpMode = lb_ctl::dataplane::XdpMode::Driver;
+pub const MODE: lb_dataplane::XdpMode = lb_dataplane::XdpMode::Driver;
 
 /// Keeps `lb_pass` on the bridge-side peer of the LB's veth: a frame sent with
 /// `XDP_TX` into a veth is dropped unless the peer runs an XDP program

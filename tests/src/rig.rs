@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use lb_ctl::dataplane::{Dataplane, Options};
+use lb_dataplane::{Dataplane, Options};
 
 use crate::{
     lab::{Lab, LabSpec, RIG_PREFIX},

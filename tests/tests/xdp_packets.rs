@@ -12,9 +12,9 @@ use lb_common::{
     consts::{PROG_LB, Reason, state, vip_flags, xdp_action},
     hash::{flow_hash, ring_slot},
 };
-use lb_ctl::{
-    dataplane::{Dataplane, Options},
-    reconcile::{self, Actual, DesiredBackend, DesiredVip, NextHop},
+use lb_dataplane::{
+    Dataplane, Options,
+    plan::{self as reconcile, Actual, DesiredBackend, DesiredVip, NextHop},
 };
 use lb_tests::packet::{ACK, FIN, IcmpErr, Ipv6ExtKind, Packet, RST, with_macs};
 

@@ -1,4 +1,4 @@
-//! `cargo xtask build-ebpf`: builds the XDP object on its own, the way lb-ctl's build script
+//! `cargo xtask build-ebpf`: builds the XDP object on its own, the way lb-dataplane's build script
 //! embeds it, to see lb-ebpf's compile errors without building the agent.
 
 use std::fs;

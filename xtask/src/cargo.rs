@@ -23,7 +23,7 @@ pub fn host() -> Result<Command> {
 }
 
 /// `rustup run nightly cargo <subcommand>` for lb-ebpf on its BPF target, set up the way
-/// aya-build 0.2.0 builds it from lb-ctl's build script, so both see the same code.
+/// aya-build 0.2.0 builds it from lb-dataplane's build script, so both see the same code.
 pub fn ebpf(subcommand: &str, features: &[&str]) -> Result<Command> {
     let mut cmd = Command::new("rustup");
     cmd.current_dir(workspace_root())

@@ -17,22 +17,19 @@ use crate::process::{self, say};
 /// The rustup toolchain lb-ebpf builds with (`-Z build-std` needs nightly).
 pub const NIGHTLY: &str = "nightly";
 
-/// Where bpf-linker and the libLLVM links live: `$LB_TOOLCHAIN_DIR`, else `$HOME/.cache/lb`.
-/// lb-ctl's build script applies the same rule to find bpf-linker.
+include!("toolchain_dir.rs");
+
+/// Where bpf-linker and the libLLVM links live: `$LB_TOOLCHAIN_DIR`, else `$HOME/.cache/lb`
+/// (the rule in `toolchain_dir.rs`, which lb-dataplane's build script shares).
 pub fn toolchain_dir() -> Result<PathBuf> {
-    let dir = match env::var_os("LB_TOOLCHAIN_DIR").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => env::var_os("HOME")
-            .filter(|home| !home.is_empty())
-            .map(|home| PathBuf::from(home).join(".cache/lb"))
-            .context("neither LB_TOOLCHAIN_DIR nor HOME is set: nowhere to keep bpf-linker")?,
-    };
+    let dir = toolchain_dir_from_env()
+        .context("neither LB_TOOLCHAIN_DIR nor HOME is set: nowhere to keep bpf-linker")?;
     // bpf-linker's RUNPATH points into this directory, so it must not depend on the cwd.
     std::path::absolute(&dir).with_context(|| format!("cannot make {} absolute", dir.display()))
 }
 
-/// `PATH` with `<toolchain dir>/bin` in front: every cargo xtask starts gets it, because lb-ctl's
-/// build script (aya-build) runs bpf-linker from `PATH`.
+/// `PATH` with `<toolchain dir>/bin` in front: every cargo xtask starts gets it, because
+/// lb-dataplane's build script (aya-build) runs bpf-linker from `PATH`.
 pub fn cargo_env_path() -> Result<OsString> {
     let bin = toolchain_dir()?.join("bin");
     let current = env::var_os("PATH").unwrap_or_default();

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hyper::Method;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::api::client::{Client, ClientError};
+use lb_api::client::{Client, ClientError};
 
 /// A successful answer's JSON body.
 #[derive(Clone, Debug)]

@@ -8,13 +8,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Exit, Output, answer, drain, print_change, spelled, table::Table, vip};
-use crate::{
-    api::{
-        client::{Client, encode},
-        types::{AddBackend, BackendStatus, VipStatus},
-    },
-    config::{AdminState, duration::parse_duration},
+use lb_api::{
+    client::{Client, encode},
+    types::{AddBackend, BackendStatus, VipStatus},
 };
+use lb_config::{AdminState, duration::parse_duration};
 
 #[derive(Debug, Subcommand)]
 pub enum BackendCommand {
@@ -288,7 +286,7 @@ pub fn render_backends(backends: &[BackendStatus], indent: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::{Counters, NextHopInfo, Source};
+    use lb_api::types::{Counters, NextHopInfo, Source};
 
     fn backend(name: &str, state: &str) -> BackendStatus {
         BackendStatus {

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{Exit, Output};
-use crate::config::{self, LoadError};
+use lb_config::{self as config, LoadError};
 
 pub fn run(path: &Path, out: Output) -> Exit {
     match config::load(path) {

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Exit, backend::backend_path, table};
-use crate::api::{client::Client, types::FlowCount};
+use lb_api::{client::Client, types::FlowCount};
 
 /// How often the flow count is read.
 const POLL: Duration = Duration::from_secs(1);

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::Result;
 
 use super::{Exit, Output, answer};
-use crate::api::{
+use lb_api::{
     client::{Client, encode},
     types::Explain,
 };
@@ -59,7 +59,7 @@ fn render(e: &Explain, with_port: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HashMode;
+    use lb_config::HashMode;
 
     #[test]
     fn says_what_wins() {

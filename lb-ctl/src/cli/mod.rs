@@ -26,7 +26,7 @@ use std::{future::Future, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use crate::api::{client::ClientError, types::ChangeResult};
+use lb_api::{client::ClientError, types::ChangeResult};
 
 /// What a command's exit status says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     })
-    .unwrap_or_else(|| crate::config::DEFAULT_SOCKET.into())
+    .unwrap_or_else(|| lb_config::DEFAULT_SOCKET.into())
 }
 
 /// Runs a command's async body on a runtime of its own (the CLI makes a few
@@ -142,7 +142,7 @@ pub fn print_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::ApiError;
+    use lb_api::types::ApiError;
 
     #[test]
     fn api_errors_map_to_exit_codes() {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{Exit, Output, answer, print_json};
-use crate::api::{
+use lb_api::{
     client::{Client, ClientError},
     types::{ErrorBody, ReloadResult},
 };

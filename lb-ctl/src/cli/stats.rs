@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::{Exit, Output, answer, table, vip};
-use crate::api::{client::Client, types::Stats};
+use lb_api::{client::Client, types::Stats};
 
 pub async fn run(client: &Client, out: Output, rate: bool) -> Result<Exit> {
     let answer = answer::get(client, "/v1/stats").await?;
@@ -115,10 +115,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::{
-        api::types::{BackendStats, Counters, Rates, VipStats},
-        config::Protocol,
-    };
+    use lb_api::types::{BackendStats, Counters, Rates, VipStats};
+    use lb_config::Protocol;
 
     fn stats() -> Stats {
         Stats {

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 
 use super::{Exit, Output, answer, backend::render_backends, table, vip};
-use crate::api::{
+use lb_api::{
     client::Client,
     types::{ReloadInfo, Status},
 };
@@ -90,10 +90,8 @@ fn reloads(r: &ReloadInfo, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        api::types::{BackendStatus, Counters, InterfaceStatus, Source, VipStatus},
-        config::{AdminState, HashMode, Protocol},
-    };
+    use lb_api::types::{BackendStatus, Counters, InterfaceStatus, Source, VipStatus};
+    use lb_config::{AdminState, HashMode, Protocol};
 
     #[test]
     fn renders_header_and_vips() {

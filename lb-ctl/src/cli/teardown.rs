@@ -11,13 +11,11 @@ use super::{
     answer::{self, pretty},
     block_on, print_json,
 };
-use crate::{
-    api::{
-        client::{Client, ClientError},
-        types::ChangeResult,
-    },
-    dataplane,
+use lb_api::{
+    client::{Client, ClientError},
+    types::ChangeResult,
 };
+use lb_dataplane as dataplane;
 
 pub fn run(client: &Client, bpffs: &Path, out: Output) -> Result<Exit> {
     let asked = block_on(async { Ok(answer::post_empty(client, "/v1/teardown").await) })?;

@@ -7,13 +7,11 @@ use anyhow::{Context as _, Result};
 use clap::Subcommand;
 
 use super::{Exit, Output, answer, print_change, spelled, table::Table};
-use crate::{
-    api::{
-        client::{Client, encode},
-        types::{AddVip, VipStatus},
-    },
-    config::{HashMode, Protocol},
+use lb_api::{
+    client::{Client, encode},
+    types::{AddVip, VipStatus},
 };
+use lb_config::{HashMode, Protocol};
 
 #[derive(Debug, Subcommand)]
 pub enum VipCommand {
@@ -125,9 +123,9 @@ fn vip_table(vips: &[VipStatus]) -> Table {
 }
 
 /// `config` or `runtime`.
-pub fn source(s: crate::api::types::Source) -> &'static str {
+pub fn source(s: lb_api::types::Source) -> &'static str {
     match s {
-        crate::api::types::Source::Config => "config",
-        crate::api::types::Source::Runtime => "runtime",
+        lb_api::types::Source::Config => "config",
+        lb_api::types::Source::Runtime => "runtime",
     }
 }

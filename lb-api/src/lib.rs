@@ -1,0 +1,5 @@
+//! lb's control API as its users see it: the JSON shapes of `/v1/...` (field
+//! names are the contract: add, never rename) and the client the CLI uses.
+
+pub mod client;
+pub mod types;

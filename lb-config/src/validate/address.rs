@@ -1,0 +1,62 @@
+//! Addresses as the file writes them: IPs a VIP or backend may use, listen
+//! addresses, MACs.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::diagnostic::Problems;
+use crate::model::MacAddr;
+use crate::positions::YamlPath;
+
+/// Parses an address a VIP or backend can use: unicast, specified, and IPv4
+/// written as IPv4 (the data path stores IPv4 as `::ffff:a.b.c.d`, so an
+/// IPv4-mapped IPv6 address would alias it).
+pub(super) fn address(text: &str, what: &str, at: &YamlPath, p: &mut Problems) -> Option<IpAddr> {
+    let Ok(ip) = text.parse::<IpAddr>() else {
+        p.error(at, format!("`{text}` is not an IPv4 or IPv6 address"));
+        return None;
+    };
+    let why = match ip {
+        IpAddr::V4(a) if a.is_unspecified() => Some("the unspecified address".to_owned()),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address".to_owned()),
+        IpAddr::V4(a) if a.is_multicast() => Some("a multicast address".to_owned()),
+        IpAddr::V6(a) if a.is_unspecified() => Some("the unspecified address".to_owned()),
+        IpAddr::V6(a) if a.is_multicast() => Some("a multicast address".to_owned()),
+        IpAddr::V6(a) => a
+            .to_ipv4_mapped()
+            .map(|v4| format!("IPv4-mapped; write it as {v4}")),
+        IpAddr::V4(_) => None,
+    };
+    match why {
+        Some(why) => {
+            p.error(at, format!("{what} address {ip} is {why}"));
+            None
+        }
+        None => Some(ip),
+    }
+}
+
+pub(super) fn socket_addr(text: &str, at: &YamlPath, p: &mut Problems) -> Option<SocketAddr> {
+    let parsed = text.parse::<SocketAddr>();
+    if parsed.is_err() {
+        p.error(
+            at,
+            format!("`{text}` is not an address:port (e.g. `127.0.0.1:9100` or `[::1]:9100`)"),
+        );
+    }
+    parsed.ok()
+}
+
+pub(super) fn mac(text: &str, at: &YamlPath, p: &mut Problems) -> Option<MacAddr> {
+    let Ok(mac) = text.parse::<MacAddr>() else {
+        p.error(
+            at,
+            format!("`{text}` is not a MAC address (e.g. `02:00:00:00:00:01`)"),
+        );
+        return None;
+    };
+    if !mac.is_unicast() || mac.0 == [0; 6] {
+        p.error(at, format!("mac {mac} is not a unicast station address"));
+        return None;
+    }
+    Some(mac)
+}
