@@ -246,24 +246,17 @@ mod tests {
         assert!(build(&[], 13).unwrap().iter().all(|&s| s == NO_BACKEND));
     }
 
-    /// Maglev is near-minimal, not minimal: when one backend goes, the others'
-    /// claims cascade a little. The cascade grows as slots per backend shrink, so
-    /// the 5 % bound holds where the ring has >= ~6,500 slots per backend (the
-    /// default ring up to 10 backends; `cargo xtask bench xdp` prints the survey
-    /// for larger sets).
+    /// Removing one of N backends moves its own slots plus a small cascade;
+    /// with the ring `ring_size: auto` picks (`crate::ring_size`), at most
+    /// 5 % more than its share, up to N = 40 (a sample of removals each).
     #[test]
-    fn removing_one_of_n_moves_at_most_five_percent_more_than_its_share() {
-        for (n, m) in [
-            (2usize, DEFAULT_RING_SIZE),
-            (3, DEFAULT_RING_SIZE),
-            (5, DEFAULT_RING_SIZE),
-            (10, DEFAULT_RING_SIZE),
-            (20, 131_071),
-        ] {
+    fn removing_one_of_n_from_an_auto_sized_ring_moves_at_most_five_percent_more_than_its_share() {
+        for n in [2usize, 3, 4, 5, 8, 10, 16, 20, 32, 40] {
+            let m = crate::ring_size::auto(n);
             let k = keys(n);
             let all = backends(&k, &vec![1; n]);
             let before = build(&all, m).unwrap();
-            for removed in 0..n {
+            for removed in (0..n).step_by(n.div_ceil(6)) {
                 let rest: Vec<_> = all
                     .iter()
                     .copied()
@@ -325,15 +318,5 @@ mod tests {
             },
         ];
         assert!(matches!(build(&dup, 13), Err(MaglevError::DuplicateKey(_))));
-    }
-
-    #[test]
-    fn primes() {
-        let p: Vec<u32> = (0..30).filter(|&n| crate::ring_size::is_prime(n)).collect();
-        assert_eq!(p, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
-        assert!(
-            crate::ring_size::is_prime(DEFAULT_RING_SIZE)
-                && crate::ring_size::is_prime(MAX_RING_SIZE)
-        );
     }
 }
