@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod api;
 pub mod desired;
+pub mod events;
+pub mod http;
 pub mod loader;
 pub mod metrics;
 pub mod neigh;

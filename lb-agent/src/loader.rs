@@ -63,7 +63,7 @@ pub fn apply_once(cfg: &Config) -> Result<Applied> {
         .build()?;
     let next_hops = rt.block_on(async {
         let r = neigh::Resolver::new()?;
-        Ok::<_, neigh::NeighError>(desired::resolve(cfg, &r).await)
+        Ok::<_, neigh::NeighError>(desired::resolve(desired::targets(&cfg.pools), &r).await)
     })?;
     let unresolved = next_hops
         .iter()
@@ -73,9 +73,9 @@ pub fn apply_once(cfg: &Config) -> Result<Applied> {
                 .map(|e| format!("backend {a}: {e} (kept down)"))
         })
         .collect();
-    let want = desired::build(cfg, &next_hops, desired::config_state);
+    let want = desired::build(cfg, &next_hops);
     let mut actual = dp.actual().context("reading the pinned maps")?;
-    let p = plan::plan(&actual, &want)?;
+    let p = plan::plan_full(&actual, &want)?;
     let map_writes = plan::apply(&mut dp, &mut actual, p).context("writing the maps")?;
     Ok(Applied {
         adopted,

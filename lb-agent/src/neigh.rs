@@ -152,22 +152,7 @@ impl Resolver {
             if n.header.ifindex != ifindex || !usable(n.header.state) {
                 continue;
             }
-            let mut dst = None;
-            let mut lladdr = None;
-            for a in n.attributes {
-                match a {
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
-                        dst = Some(IpAddr::V4(v4))
-                    }
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
-                        dst = Some(IpAddr::V6(v6))
-                    }
-                    NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
-                        lladdr = m.try_into().ok()
-                    }
-                    _ => {}
-                }
-            }
+            let (dst, lladdr) = entry(&n.attributes);
             if dst == Some(addr) {
                 return Ok(lladdr);
             }
@@ -237,6 +222,27 @@ impl Resolver {
             }
         }
     }
+}
+
+/// The address and MAC a neighbour entry's attributes name.
+pub fn entry(attributes: &[NeighbourAttribute]) -> (Option<IpAddr>, Option<[u8; 6]>) {
+    let mut addr = None;
+    let mut mac = None;
+    for a in attributes {
+        match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                addr = Some(IpAddr::V4(*v4))
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                addr = Some(IpAddr::V6(*v6))
+            }
+            NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
+                mac = <[u8; 6]>::try_from(m.as_slice()).ok()
+            }
+            _ => {}
+        }
+    }
+    (addr, mac)
 }
 
 /// Whether a neighbour entry in state `s` has a MAC worth using.

@@ -10,9 +10,8 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
-use hyper::{Method, StatusCode, header};
+use hyper::{Method, Response, StatusCode, body::Incoming, header};
 use hyper_util::rt::TokioIo;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::UnixStream;
 
@@ -45,19 +44,6 @@ pub enum ClientError {
         #[source]
         source: serde_json::Error,
     },
-}
-
-/// Everything but RFC 3986 unreserved characters is encoded in a path
-/// segment or query value: VIP names such as `10.0.0.1:80/tcp` contain `:` and `/`.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes one path segment or query value.
-pub fn encode(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// A client of the agent's unix socket.
@@ -97,7 +83,7 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        self.call(Method::POST, path, Some(self.encode_body(path, body)?))
+        self.call(Method::POST, path, Some(json_body(path, body)?))
             .await
     }
 
@@ -111,23 +97,12 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        self.call(Method::PUT, path, Some(self.encode_body(path, body)?))
+        self.call(Method::PUT, path, Some(json_body(path, body)?))
             .await
     }
 
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(Method::DELETE, path, None).await
-    }
-
-    fn encode_body<B: Serialize + ?Sized>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<Vec<u8>, ClientError> {
-        serde_json::to_vec(body).map_err(|source| ClientError::Decode {
-            path: path.to_owned(),
-            source,
-        })
     }
 
     async fn call<T: DeserializeOwned>(
@@ -151,44 +126,63 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
-        let (status, bytes) =
-            match tokio::time::timeout(self.timeout, self.exchange(method, path, body)).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(self.io(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no answer within {}s", self.timeout.as_secs()),
-                    )));
-                }
-            };
+        let exchange = async {
+            let resp = self.send(method, path, body).await?;
+            self.collect(resp).await
+        };
+        let (status, bytes) = self.in_time(exchange).await?;
         if status.is_success() {
             return Ok(bytes);
         }
         Err(ClientError::Api(api_error(status, &bytes)))
     }
 
-    async fn exchange(
+    /// A GET whose answer is read line by line as it arrives (`/v1/events`):
+    /// the timeout covers the answer's head, not its body, which may go on
+    /// for as long as the agent runs.
+    pub async fn get_lines(&self, path: &str) -> Result<Lines, ClientError> {
+        let resp = self.in_time(self.send(Method::GET, path, None)).await?;
+        if !resp.status().is_success() {
+            let (status, bytes) = self.in_time(self.collect(resp)).await?;
+            return Err(ClientError::Api(api_error(status, &bytes)));
+        }
+        Ok(Lines {
+            body: resp.into_body(),
+            buf: Vec::new(),
+            socket: self.socket.clone(),
+        })
+    }
+
+    async fn in_time<T>(
+        &self,
+        work: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(self.io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within {}s", self.timeout.as_secs()),
+                )))
+            })
+    }
+
+    /// Connects, sends the request and returns the answer once its head is
+    /// in; the connection is driven by a task of its own until the body is read.
+    async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Bytes), ClientError> {
+    ) -> Result<Response<Incoming>, ClientError> {
         let stream = UnixStream::connect(&self.socket)
             .await
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                    ClientError::NotRunning {
-                        socket: self.socket.clone(),
-                        source: e,
-                    }
-                }
-                _ => self.io(e),
-            })?;
+            .map_err(|e| self.connect_error(e))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.io(io::Error::other(e)))?;
-        let conn = tokio::spawn(conn);
-
+        // It ends when the answer is read and the sender gone; its error is moot then.
+        tokio::spawn(conn);
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -200,10 +194,13 @@ impl Client {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| self.io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        let resp = sender
+        sender
             .send_request(req)
             .await
-            .map_err(|e| self.io(io::Error::other(e)))?;
+            .map_err(|e| self.io(io::Error::other(e)))
+    }
+
+    async fn collect(&self, resp: Response<Incoming>) -> Result<(StatusCode, Bytes), ClientError> {
         let status = resp.status();
         let bytes = resp
             .into_body()
@@ -211,10 +208,17 @@ impl Client {
             .await
             .map_err(|e| self.io(io::Error::other(e)))?
             .to_bytes();
-        drop(sender);
-        // The connection ends once the sender is gone; its error, if any, is moot.
-        let _ = conn.await;
         Ok((status, bytes))
+    }
+
+    fn connect_error(&self, e: io::Error) -> ClientError {
+        match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
+                socket: self.socket.clone(),
+                source: e,
+            },
+            _ => self.io(e),
+        }
     }
 
     fn io(&self, source: io::Error) -> ClientError {
@@ -223,6 +227,63 @@ impl Client {
             source,
         }
     }
+}
+
+/// An answer read line by line, from [`Client::get_lines`].
+#[derive(Debug)]
+pub struct Lines {
+    body: Incoming,
+    /// Received bytes not yet returned as a line.
+    buf: Vec<u8>,
+    socket: PathBuf,
+}
+
+impl Lines {
+    /// The next line, without its newline, as soon as it is complete;
+    /// `None` once the agent has ended the answer (a last line without a
+    /// newline is returned first).
+    pub async fn next_line(&mut self) -> Result<Option<String>, ClientError> {
+        loop {
+            if let Some(line) = self.take_line() {
+                return Ok(Some(line));
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    // Trailers, the only other kind of frame, carry no lines.
+                    if let Ok(data) = frame.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(ClientError::Io {
+                        socket: self.socket.clone(),
+                        source: io::Error::other(e),
+                    });
+                }
+                None if self.buf.is_empty() => return Ok(None),
+                None => return Ok(Some(lossy(std::mem::take(&mut self.buf)))),
+            }
+        }
+    }
+
+    fn take_line(&mut self) -> Option<String> {
+        let end = self.buf.iter().position(|b| *b == b'\n')?;
+        let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+        line.pop();
+        Some(lossy(line))
+    }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A request body as JSON; `path` names the request if it cannot be encoded.
+pub fn json_body<B: Serialize + ?Sized>(path: &str, body: &B) -> Result<Vec<u8>, ClientError> {
+    serde_json::to_vec(body).map_err(|source| ClientError::Decode {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The error an error answer carries; anything in front of the agent (a
@@ -246,17 +307,6 @@ fn api_error(status: StatusCode, body: &[u8]) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_vip_ids() {
-        assert_eq!(encode("10.0.0.1:80/tcp"), "10.0.0.1%3A80%2Ftcp");
-        assert_eq!(
-            encode("[2001:db8::1]:53/udp"),
-            "%5B2001%3Adb8%3A%3A1%5D%3A53%2Fudp"
-        );
-        assert_eq!(encode("web-1_a~b"), "web-1_a~b");
-        assert_eq!(encode("a b"), "a%20b");
-    }
 
     #[test]
     fn error_bodies() {

@@ -1,11 +1,14 @@
 //! The control API's JSON shapes (v1), shared by the agent, its HTTP server
 //! and the CLI. Field names are the API's contract: add, never rename.
 
-use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
+use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use lb_config::{AdminState, HashMode, Protocol};
+pub use lb_common::abi::Counters;
+use lb_config::{AdminState, HashMode, Protocol, RingSize};
+
+pub use crate::events::{Cause, Event, EventKind};
 
 /// Every error the API returns: `{"error": {"code": 404, "reason": "..."}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -56,14 +59,6 @@ pub struct ErrorBody {
     pub error: ApiError,
 }
 
-/// Packets, bytes and new flows, summed over CPUs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    pub packets: u64,
-    pub bytes: u64,
-    pub new_flows: u64,
-}
-
 /// Per-second rates over the last sampling interval (ipvsadm `--rate`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
@@ -82,6 +77,89 @@ pub enum Source {
     Runtime,
 }
 
+impl Source {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Source::Config => "config",
+            Source::Runtime => "runtime",
+        }
+    }
+}
+
+/// What the data path does with a backend: the one spelling of backend state
+/// for the CLI, the API, metrics and docs. It combines the administrative
+/// state ([`AdminState`], set in the file or by an operator) with the
+/// operational one (whether the backend can be reached: [`DownReason`]).
+/// Nothing operational ever puts a backend back in rotation against the
+/// operator: `maint` wins over everything, and `down` over `drain` (a drained
+/// backend that cannot be reached has open flows that cannot finish, so they
+/// are re-hashed rather than kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendState {
+    /// In the ring: new and existing flows.
+    Up,
+    /// Out of the ring, existing flows continue (HAProxy `drain`, LVS weight 0).
+    Drain,
+    /// Cannot be reached (see [`DownReason`]): out of the ring, its flows re-hashed.
+    Down,
+    /// Administratively out (HAProxy `maint`): out of the ring, its flows re-hashed.
+    Maint,
+}
+
+impl BackendState {
+    pub const ALL: [BackendState; 4] = [
+        BackendState::Up,
+        BackendState::Drain,
+        BackendState::Down,
+        BackendState::Maint,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackendState::Up => "up",
+            BackendState::Drain => "drain",
+            BackendState::Down => "down",
+            BackendState::Maint => "maint",
+        }
+    }
+
+    /// The state in effect (see the type's rules).
+    pub fn of(admin: AdminState, down: Option<&DownReason>) -> BackendState {
+        match (admin, down) {
+            (AdminState::Maint, _) => BackendState::Maint,
+            (_, Some(_)) => BackendState::Down,
+            (AdminState::Drain, None) => BackendState::Drain,
+            (AdminState::Up, None) => BackendState::Up,
+        }
+    }
+}
+
+impl fmt::Display for BackendState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a backend cannot take traffic, whatever its administrative state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DownReason {
+    /// Its next hop (interface and MAC) is being looked up.
+    Resolving,
+    /// No usable next hop: no route on a configured interface, no ARP/NDP answer, ...
+    NoNextHop { detail: String },
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownReason::Resolving => f.write_str("resolving its next hop"),
+            DownReason::NoNextHop { detail } => write!(f, "no next hop: {detail}"),
+        }
+    }
+}
+
 /// `GET /v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
@@ -95,7 +173,8 @@ pub struct Status {
     pub adopted: bool,
     pub interfaces: Vec<InterfaceStatus>,
     pub reloads: ReloadInfo,
-    pub vips: Vec<VipStatus>,
+    pub pools: Vec<PoolStatus>,
+    pub services: Vec<ServiceStatus>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -116,39 +195,43 @@ pub struct ReloadInfo {
     pub last_at: Option<u64>,
 }
 
+/// A pool and its backends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct VipStatus {
+pub struct PoolStatus {
     pub name: String,
-    pub address: IpAddr,
-    pub port: u16,
-    pub protocol: Protocol,
-    pub hash: HashMode,
-    pub ring_size: u32,
     pub source: Source,
-    pub counters: Counters,
+    /// Services using the pool.
+    pub services: Vec<String>,
     pub backends: Vec<BackendStatus>,
 }
 
+/// A backend of a pool: its settings, where they come from, and its state.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BackendStatus {
     pub name: String,
     pub address: IpAddr,
-    pub port: u16,
+    /// As configured; absent: each service's own port.
+    pub port: Option<u16>,
     /// Weight in effect.
     pub weight: u32,
     /// Weight from the file (absent for a runtime-added backend).
     pub config_weight: Option<u32>,
     /// Runtime weight override, if any.
     pub weight_override: Option<u32>,
-    /// State in effect in the data path: `up`, `drain`, `down` or `maint`.
-    pub state: String,
+    /// Administrative state in effect (file, or runtime override).
+    pub admin: AdminState,
     pub config_state: Option<AdminState>,
     pub state_override: Option<AdminState>,
-    /// Why the backend is `down` when it is (e.g. no ARP answer).
-    pub down_reason: Option<String>,
+    /// What the data path does with it.
+    pub state: BackendState,
+    /// Why it cannot take traffic, if it cannot.
+    pub down_reason: Option<DownReason>,
+    /// Unix time of its last change of `state` seen by this agent.
+    pub since: Option<u64>,
     pub source: Source,
     /// Interface and MAC of the DR next hop, when resolved.
     pub next_hop: Option<NextHopInfo>,
+    /// Summed over the services using the pool.
     pub counters: Counters,
 }
 
@@ -158,22 +241,115 @@ pub struct NextHopInfo {
     pub mac: String,
 }
 
+/// A service, its ring and its traffic per backend.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub hash: HashMode,
+    /// As configured: `auto` or a size.
+    pub ring_size: RingSizeSetting,
+    /// Slots of the ring in the data path.
+    pub ring_slots: u32,
+    pub pool: String,
+    pub source: Source,
+    pub counters: Counters,
+    /// The pool's backends as this service sees them: state and traffic.
+    pub backends: Vec<ServiceBackend>,
+}
+
+/// `ring_size` as configured, for the API: `"auto"` or a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingSizeSetting {
+    Fixed(u32),
+    Auto,
+}
+
+impl Serialize for RingSizeSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RingSizeSetting::Auto => s.serialize_str("auto"),
+            RingSizeSetting::Fixed(m) => s.serialize_u32(*m),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RingSizeSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RingSizeSetting;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`auto` or a prime ring size")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RingSizeSetting, E> {
+                u32::try_from(v)
+                    .map(RingSizeSetting::Fixed)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RingSizeSetting, E> {
+                match v {
+                    "auto" => Ok(RingSizeSetting::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl From<RingSize> for RingSizeSetting {
+    fn from(r: RingSize) -> Self {
+        match r {
+            RingSize::Auto => RingSizeSetting::Auto,
+            RingSize::Fixed(m) => RingSizeSetting::Fixed(m),
+        }
+    }
+}
+
+impl From<RingSizeSetting> for RingSize {
+    fn from(r: RingSizeSetting) -> Self {
+        match r {
+            RingSizeSetting::Auto => RingSize::Auto,
+            RingSizeSetting::Fixed(m) => RingSize::Fixed(m),
+        }
+    }
+}
+
+impl fmt::Display for RingSizeSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        RingSize::from(*self).fmt(f)
+    }
+}
+
+/// One backend of a service's pool, for that service.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceBackend {
+    pub name: String,
+    pub state: BackendState,
+    pub weight: u32,
+    pub counters: Counters,
+}
+
 /// `GET /v1/stats`: counters and rates (ipvsadm `--stats` / `--rate`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stats {
     /// Seconds the rates are computed over.
     pub interval_secs: f64,
-    pub vips: Vec<VipStats>,
+    pub services: Vec<ServiceStats>,
     /// Data-path packets per verdict reason (`tx`, `pass_not_vip`, ...).
     pub reasons: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct VipStats {
+pub struct ServiceStats {
     pub name: String,
     pub address: IpAddr,
     pub port: u16,
     pub protocol: Protocol,
+    pub pool: String,
     pub counters: Counters,
     pub rates: Rates,
     pub backends: Vec<BackendStats>,
@@ -183,27 +359,36 @@ pub struct VipStats {
 pub struct BackendStats {
     pub name: String,
     pub address: IpAddr,
-    pub state: String,
+    pub state: BackendState,
     pub weight: u32,
     pub counters: Counters,
     pub rates: Rates,
 }
 
-/// `POST /v1/vips`: a VIP added at runtime. Unset fields take the file's defaults.
+/// `POST /v1/services`: a service added at runtime. Unset fields take the
+/// file's defaults; the pool must exist.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AddVip {
+pub struct AddService {
     pub name: Option<String>,
     pub address: IpAddr,
     pub port: u16,
     pub protocol: Option<Protocol>,
     pub hash: Option<HashMode>,
-    pub ring_size: Option<u32>,
+    pub ring_size: Option<RingSizeSetting>,
+    pub pool: String,
+}
+
+/// `POST /v1/pools`: a pool added at runtime, with its first backends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddPool {
+    pub name: String,
     #[serde(default)]
     pub backends: Vec<AddBackend>,
 }
 
-/// `POST /v1/vips/{vip}/backends`: a backend added at runtime.
+/// `POST /v1/pools/{pool}/backends`: a backend added at runtime.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddBackend {
@@ -217,14 +402,14 @@ pub struct AddBackend {
     pub mac: Option<String>,
 }
 
-/// `PUT /v1/vips/{vip}/backends/{backend}/state`.
+/// `PUT /v1/pools/{pool}/backends/{backend}/state`.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetState {
     pub state: AdminState,
 }
 
-/// `PUT /v1/vips/{vip}/backends/{backend}/weight`.
+/// `PUT /v1/pools/{pool}/backends/{backend}/weight`.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetWeight {
@@ -245,18 +430,19 @@ pub struct ChangeResult {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ReloadResult {
     pub map_writes: usize,
-    /// VIPs added, removed or changed by the new file.
-    pub changed_vips: Vec<String>,
+    /// Services added, removed or changed by the new file (a pool's change
+    /// changes every service using it).
+    pub changed_services: Vec<String>,
     pub warnings: Vec<String>,
 }
 
-/// `GET /v1/vips/{vip}/backends/{backend}/flows`: flows pinned to a backend.
-/// In DR mode the LB sees only client→server packets, so "active" is
-/// idle-based: a flow counts until the client sent FIN or RST, or nothing for
-/// `idle_timeout_secs`.
+/// `GET /v1/pools/{pool}/backends/{backend}/flows`: flows pinned to a
+/// backend, over every service using its pool. In DR mode the LB sees only
+/// client→server packets, so "active" is idle-based: a flow counts until the
+/// client sent FIN or RST, or nothing for `idle_timeout_secs`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FlowCount {
-    pub vip: String,
+    pub pool: String,
     pub backend: String,
     pub active: u64,
     /// FIN or RST seen from the client.
@@ -266,15 +452,15 @@ pub struct FlowCount {
     pub idle_timeout_secs: u64,
 }
 
-/// `GET /v1/explain?vip=...&client=IP[:PORT]`: where a client lands.
+/// `GET /v1/explain?service=...&client=IP[:PORT]`: where a client lands.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Explain {
-    pub vip: String,
+    pub service: String,
     pub client: String,
     pub hash: HashMode,
     /// The Maglev slot the shared flow hash picks.
     pub slot: u32,
-    pub ring_size: u32,
+    pub ring_slots: u32,
     /// The backend in that slot (`null` when the ring is empty).
     pub backend: Option<String>,
     pub backend_address: Option<IpAddr>,

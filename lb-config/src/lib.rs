@@ -15,6 +15,7 @@ pub mod duration;
 mod model;
 mod positions;
 mod raw;
+pub mod rules;
 mod validate;
 
 #[cfg(test)]
@@ -73,8 +74,9 @@ pub fn parse(text: &str, file: &str) -> Result<Checked, Diagnostics> {
                 value = serde_yaml::Value::Mapping(Default::default());
             }
             raw::drop_non_string_keys(&mut value, &root, &mut problems);
+            let v1 = validate::take_schema_v1(&mut value, &mut problems);
             raw::deserialize_all::<raw::RawConfig>(value, &root, &mut problems)
-                .map(|(raw, broken)| validate::config(raw, &broken, &mut problems))
+                .map(|(raw, broken)| validate::config(raw, &broken, v1, &mut problems))
         }
         None => None,
     };

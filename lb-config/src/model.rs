@@ -23,9 +23,13 @@ pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/lb";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lb";
 /// Default of `agent.socket`.
 pub const DEFAULT_SOCKET: &str = "/run/lb/lb.sock";
-/// Default of `agent.metrics_listen`: loopback only, the Prometheus node-exporter habit.
+/// Default of `agent.metrics_listen`: loopback only, port 8480. Not 9100
+/// (node_exporter's, usually on the same host) nor anything else in
+/// Prometheus's exporter range 9100–9999, which is fully allocated; not
+/// 9188, where the seed's HAProxy serves its stats page, nor 8405, HAProxy's
+/// usual Prometheus endpoint, so lb can run beside HAProxy while a site moves over.
 pub const DEFAULT_METRICS_LISTEN: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9100));
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8480));
 /// Accepted `agent.flow_table_size` (per address family).
 pub const FLOW_TABLE_SIZE_RANGE: RangeInclusive<u32> = 1024..=(1 << 26);
 /// Default of `agent.flow_idle_timeout`: LVS's TCP established timeout is 15 min,
@@ -42,15 +46,26 @@ pub const MAX_WEIGHT: u32 = u16::MAX as u32;
 /// Longest interface name: `IFNAMSIZ` (16) minus the NUL.
 pub const MAX_IFNAME_LEN: usize = 15;
 
-/// A whole configuration file.
+/// A whole configuration file (schema v2).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Config {
     /// Agent-wide settings (`agent:`); every key has a default.
     pub agent: AgentConfig,
-    /// Interfaces the XDP program attaches to; at least one when there are VIPs.
+    /// Interfaces the XDP program attaches to; at least one when there are services.
     pub interfaces: Vec<InterfaceConfig>,
-    /// Virtual services, in file order.
-    pub vips: Vec<VipConfig>,
+    /// Named groups of backends, in file order. A backend belongs to one
+    /// pool; a pool may serve several services (and, later, L7 frontends),
+    /// so a server used in several places is drained and checked once.
+    pub pools: Vec<PoolConfig>,
+    /// L4 virtual services the data path serves, in file order.
+    pub services: Vec<ServiceConfig>,
+}
+
+impl Config {
+    /// The pool named `name`.
+    pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
+        self.pools.iter().find(|p| p.name == name)
+    }
 }
 
 /// The `agent:` section.
@@ -112,10 +127,32 @@ pub struct InterfaceConfig {
     pub xdp_mode: XdpMode,
 }
 
-/// A virtual service: one `vips:` entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct VipConfig {
-    /// Unique name used by the CLI and metrics. Default: [`VipKey`]'s display,
+/// A named group of backends: one `pools:` entry (HAProxy `backend web`,
+/// the real servers of a keepalived `virtual_server`). Serde both ways: the
+/// agent persists pools added at runtime in this shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// The key under `pools:`; unique.
+    pub name: String,
+    /// Backends in file order; names and (address, port) unique in the pool.
+    pub backends: Vec<BackendConfig>,
+}
+
+impl PoolConfig {
+    /// The backend named `name`.
+    pub fn backend(&self, name: &str) -> Option<&BackendConfig> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+}
+
+/// An L4 virtual service: one `services:` entry (ipvsadm `-A`, keepalived
+/// `virtual_server`): what the XDP data path serves at address:port/protocol.
+/// Serde both ways, every field resolved (persisted for services added at runtime).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Unique name used by the CLI and metrics. Default: [`ServiceKey`]'s display,
     /// `<address>:<port>/<protocol>` (`[2001:db8::1]:443/tcp` for IPv6).
     pub name: String,
     /// The virtual address clients connect to.
@@ -128,17 +165,16 @@ pub struct VipConfig {
     pub mode: Mode,
     /// What selects the backend of a new flow. Default [`HashMode::Source`].
     pub hash: HashMode,
-    /// Maglev lookup table size: prime, at most `MAX_RING_SIZE`, at least the
-    /// number of backends. Default `lb_common::consts::DEFAULT_RING_SIZE`.
-    pub ring_size: u32,
-    /// Real servers, in file order; may be empty (the VIP then drops traffic).
-    pub backends: Vec<BackendConfig>,
+    /// Maglev lookup table size. Default [`RingSize::Auto`].
+    pub ring_size: RingSize,
+    /// The pool whose backends serve it.
+    pub pool: String,
 }
 
-impl VipConfig {
+impl ServiceConfig {
     /// What identifies the service in the data path.
-    pub fn key(&self) -> VipKey {
-        VipKey {
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
             address: self.address,
             port: self.port,
             protocol: self.protocol,
@@ -149,18 +185,39 @@ impl VipConfig {
     pub fn all_ports(&self) -> bool {
         self.port == 0
     }
+
+    /// The port a backend receives this service's traffic on: its own if
+    /// set, else the service's (DR keeps the port).
+    pub fn backend_port(&self, b: &BackendConfig) -> u16 {
+        b.port.unwrap_or(self.port)
+    }
+
+    /// The ring size in effect for a pool of `backends` backends.
+    pub fn ring_slots(&self, backends: usize) -> u32 {
+        match self.ring_size {
+            RingSize::Auto => lb_common::ring_size::auto(backends),
+            RingSize::Fixed(m) => m,
+        }
+    }
 }
 
-/// (address, port, protocol): unique across the file. The data path's
+/// (address, port, protocol): unique across services. The data path's
 /// `lb_common::abi::VipKey` is this in wire form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct VipKey {
+pub struct ServiceKey {
     pub address: IpAddr,
     pub port: u16,
     pub protocol: Protocol,
 }
 
-impl fmt::Display for VipKey {
+impl ServiceKey {
+    /// The data path's form of the key.
+    pub fn abi(&self) -> lb_common::abi::VipKey {
+        lb_common::abi::VipKey::new(self.address, self.port, self.protocol.number())
+    }
+}
+
+impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -171,25 +228,113 @@ impl fmt::Display for VipKey {
     }
 }
 
-/// One real server of a VIP.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+impl FromStr for ServiceKey {
+    type Err = ();
+
+    /// `address:port/protocol`, IPv6 bracketed (`[2001:db8::1]:443/tcp`) or not.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (addr, proto) = s.rsplit_once('/').ok_or(())?;
+        let protocol = Protocol::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == proto)
+            .ok_or(())?;
+        let (address, port) = match addr.parse::<SocketAddr>() {
+            Ok(a) => (a.ip(), a.port()),
+            Err(_) => {
+                let (ip, port) = addr.rsplit_once(':').ok_or(())?;
+                (ip.parse().map_err(|_| ())?, port.parse().map_err(|_| ())?)
+            }
+        };
+        Ok(ServiceKey {
+            address,
+            port,
+            protocol,
+        })
+    }
+}
+
+/// A Maglev ring size: chosen from the number of backends, or fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingSize {
+    /// The smallest size of `lb_common::ring_size::SIZES` with at least
+    /// `lb_common::ring_size::SLOTS_PER_BACKEND` slots per backend (so that
+    /// removing one backend moves little more than its own share), capped at
+    /// the largest. It depends on the number of backends configured, never
+    /// on their state, so every node with the same configuration builds the
+    /// same ring and a health flap never resizes it.
+    Auto,
+    /// A prime of at most `lb_common::consts::MAX_RING_SIZE`.
+    Fixed(u32),
+}
+
+impl Serialize for RingSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RingSize::Auto => s.serialize_str("auto"),
+            RingSize::Fixed(m) => s.serialize_u32(*m),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RingSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RingSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`auto` or a ring size")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RingSize, E> {
+                u32::try_from(v)
+                    .map(RingSize::Fixed)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RingSize, E> {
+                match v {
+                    "auto" => Ok(RingSize::Auto),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl fmt::Display for RingSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RingSize::Auto => f.write_str("auto"),
+            RingSize::Fixed(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// One real server of a pool (HAProxy `server`, keepalived `real_server`).
+/// Serde both ways, every field resolved (persisted for backends added at runtime).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// Unique within the VIP. Default: the address.
+    /// Unique within the pool. Default: the address.
     pub name: String,
-    /// Same address family as the VIP.
+    /// Same address family as every service using the pool.
     pub address: IpAddr,
-    /// As written; in DR mode it can only be the VIP's port (or 0/absent for an
-    /// all-ports VIP), since DR rewrites MAC addresses, never ports.
+    /// As written; for a DR service it can only be the service's port (or
+    /// 0/absent for an all-ports service), since DR rewrites MAC addresses,
+    /// never ports. Absent: the port of the service that sends the traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Share of new flows, 0..=[`MAX_WEIGHT`]; 0 takes no new flows but keeps
     /// existing ones (LVS semantics). Default [`DEFAULT_WEIGHT`].
     pub weight: u32,
     /// Administrative state. Default [`AdminState::Up`].
     pub state: AdminState,
-    /// Interface the backend is reached through (one of `interfaces`); default:
-    /// the one the packet came in on.
+    /// Interface the backend is reached through (one of `interfaces`);
+    /// default: the interface of the kernel's route to the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
     /// Static next-hop MAC; default: looked up in the neighbour table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
 }
 
@@ -263,9 +408,10 @@ spelled_enum! {
 impl Protocol {
     /// IANA protocol number, as in the IP header.
     pub const fn number(self) -> u8 {
+        use lb_common::consts::ipproto;
         match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
+            Protocol::Tcp => ipproto::TCP,
+            Protocol::Udp => ipproto::UDP,
         }
     }
 }
@@ -300,18 +446,6 @@ spelled_enum! {
         Drain = "drain",
         /// Out entirely; existing flows are re-hashed (HAProxy `disabled`/`maint`).
         Maint = "maint",
-    }
-}
-
-impl AdminState {
-    /// The data path's encoding (`lb_common::consts::state`).
-    pub const fn abi(self) -> u32 {
-        use lb_common::consts::state;
-        match self {
-            AdminState::Up => state::UP,
-            AdminState::Drain => state::DRAIN,
-            AdminState::Maint => state::MAINT,
-        }
     }
 }
 
@@ -393,5 +527,13 @@ impl FromStr for MacAddr {
 impl Serialize for MacAddr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|()| de::Error::custom(format!("`{text}` is not a MAC address")))
     }
 }

@@ -21,32 +21,34 @@ use super::model::{HashMode, LogLevel, Protocol, XdpMode};
 use super::positions::{Segment, YamlPath};
 
 /// Top-level sections reserved for later features: accepted when absent or empty.
-pub(super) const RESERVED: [&str; 4] = ["health", "vrrp", "l7", "notify"];
+pub(super) const RESERVED: [&str; 4] = ["health", "vrrp", "frontends", "notify"];
 
 /// The whole document.
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with the keys `agent`, `interfaces` and `vips`"
+    expecting = "a mapping with the keys `agent`, `interfaces`, `pools` and `services`"
 )]
 pub(super) struct RawConfig {
     pub agent: Option<RawAgent>,
     pub interfaces: Option<Vec<Each<RawInterface>>>,
-    pub vips: Option<Vec<Each<RawVip>>>,
+    /// A mapping of pool name → pool, walked entry by entry.
+    pub pools: Option<Value>,
+    pub services: Option<Vec<Each<RawService>>>,
     pub health: Option<Value>,
     pub vrrp: Option<Value>,
-    pub l7: Option<Value>,
+    pub frontends: Option<Value>,
     pub notify: Option<Value>,
 }
 
 impl RawConfig {
     /// The reserved sections with their values, in [`RESERVED`] order.
     pub fn reserved(&self) -> [(&'static str, Option<&Value>); 4] {
-        let [h, v, l, n] = RESERVED;
+        let [h, v, f, n] = RESERVED;
         [
             (h, self.health.as_ref()),
             (v, self.vrrp.as_ref()),
-            (l, self.l7.as_ref()),
+            (f, self.frontends.as_ref()),
             (n, self.notify.as_ref()),
         ]
     }
@@ -77,11 +79,17 @@ pub(super) struct RawInterface {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a pool: a mapping with `backends`")]
+pub(super) struct RawPool {
+    pub backends: Option<Vec<Each<RawBackend>>>,
+}
+
+#[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a VIP: a mapping with `address`, `port`, `backends`, …"
+    expecting = "a service: a mapping with `address`, `port`, `pool`, …"
 )]
-pub(super) struct RawVip {
+pub(super) struct RawService {
     pub name: Option<String>,
     pub address: Option<String>,
     pub port: Option<Int>,
@@ -89,8 +97,40 @@ pub(super) struct RawVip {
     /// A string, not an enum, so `tunnel` and `nat` get "not supported yet".
     pub mode: Option<String>,
     pub hash: Option<HashMode>,
-    pub ring_size: Option<Int>,
-    pub backends: Option<Vec<Each<RawBackend>>>,
+    pub ring_size: Option<RawRingSize>,
+    pub pool: Option<String>,
+}
+
+/// `ring_size:` as written: `auto` or an integer (range-checked later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RawRingSize {
+    Auto,
+    Fixed(Int),
+}
+
+impl<'de> de::Deserialize<'de> for RawRingSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawRingSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`auto` or a prime number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawRingSize, E> {
+                Ok(RawRingSize::Fixed(Int(v.into())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawRingSize, E> {
+                Ok(RawRingSize::Fixed(Int(v.into())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawRingSize, E> {
+                match v {
+                    "auto" => Ok(RawRingSize::Auto),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use lb_config::{self as config, AdminState, HashMode};
+use lb_config::{self as config, AdminState, HashMode, RingSize};
 
 #[test]
 fn example_config_is_valid() {
@@ -16,15 +16,19 @@ fn example_config_is_valid() {
     );
     let c = &checked.config;
     assert_eq!(c.interfaces.len(), 2);
-    let names: Vec<&str> = c.vips.iter().map(|v| v.name.as_str()).collect();
+    let names: Vec<&str> = c.services.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["web", "web-tls"]);
-    let web = &c.vips[0];
+    let web = &c.services[0];
     assert_eq!(web.key().to_string(), "192.168.60.88:80/tcp");
-    assert_eq!(web.hash, HashMode::Source);
-    assert!(
-        web.backends
-            .iter()
-            .all(|b| b.weight == 6 && b.state == AdminState::Up)
+    assert_eq!(
+        (web.hash, web.ring_size),
+        (HashMode::Source, RingSize::Auto)
     );
-    assert_eq!(c.vips[1].backends[1].state, AdminState::Drain);
+    assert!(c.services.iter().all(|s| s.pool == "web"));
+    let pool = c.pool("web").expect("pool web");
+    assert!(pool.backends.iter().all(|b| b.weight == 6));
+    assert_eq!(
+        pool.backend("web2").map(|b| b.state),
+        Some(AdminState::Drain)
+    );
 }

@@ -7,7 +7,10 @@ use lb_agent::agent::Outcome;
 use lb_api::client::Client;
 use lb_config::DEFAULT_BPFFS;
 use lb_ctl::{
-    cli::{self, Exit, Output, backend::BackendCommand, block_on, vip::VipCommand},
+    cli::{
+        self, Exit, Output, backend::BackendCommand, block_on, pool::PoolCommand,
+        service::ServiceCommand,
+    },
     netns,
 };
 
@@ -22,7 +25,7 @@ const GLOBAL: &str = "Global options";
     about,
     propagate_version = true,
     after_help = "Exit status: 0 done; 1 failed (no agent, agent error, timeout); \
-                  2 bad input (usage, invalid configuration, unknown VIP or backend, \
+                  2 bad input (usage, invalid configuration, unknown service, pool or backend, \
                   a change the agent refused)."
 )]
 struct Cli {
@@ -54,27 +57,37 @@ enum Command {
         #[arg(short, long, default_value = "/etc/lb/lb.yaml")]
         config: PathBuf,
     },
-    /// The agent's state: config and state files, interfaces, reloads, every VIP's backends.
+    /// The agent's state: config and state files, interfaces, reloads, every pool's
+    /// backends, every service.
     Status,
-    /// Traffic counters per VIP and backend (ipvsadm -L -n --stats).
+    /// Traffic counters per service and backend (ipvsadm -L -n --stats).
     Stats {
         /// Per-second rates instead of totals (ipvsadm --rate).
         #[arg(long)]
         rate: bool,
     },
-    /// VIPs: list, add, remove.
+    /// Services (address:port/protocol served from a pool): list, add, remove.
     #[command(subcommand)]
-    Vip(VipCommand),
-    /// Backends: list, add, remove, enable, drain, maint, set-weight.
+    Service(ServiceCommand),
+    /// Pools (named groups of backends): list, add, remove.
+    #[command(subcommand)]
+    Pool(PoolCommand),
+    /// A pool's backends: list, add, remove, enable, drain, maint, set-weight.
     #[command(subcommand)]
     Backend(BackendCommand),
     /// Which backend a client lands on, and why.
     Explain {
-        /// The VIP's name or ADDRESS:PORT/PROTOCOL.
-        vip: String,
+        /// The service's name or ADDRESS:PORT/PROTOCOL.
+        service: String,
         /// The client, `IP` or `IP:PORT` (`[IPv6]:PORT`); with a port, the flow table is checked too.
         #[arg(value_name = "CLIENT_IP[:PORT]", value_parser = cli::explain::parse_client)]
         client: String,
+    },
+    /// What the agent did and why (state changes, reloads, ...), oldest first.
+    Events {
+        /// Then print every new event as it happens, until the agent stops.
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Make the agent re-read its configuration file; an invalid file changes nothing (exit 2).
     Reload,
@@ -156,11 +169,14 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         }),
         Command::Status => block_on(cli::status::run(&client, out)),
         Command::Stats { rate } => block_on(cli::stats::run(&client, out, rate)),
-        Command::Vip(cmd) => block_on(cli::vip::run(cmd, &client, out)),
+        Command::Service(cmd) => block_on(cli::service::run(cmd, &client, out)),
+        Command::Pool(cmd) => block_on(cli::pool::run(cmd, &client, out)),
         Command::Backend(cmd) => block_on(cli::backend::run(cmd, &client, out)),
-        Command::Explain { vip, client: who } => {
-            block_on(cli::explain::run(&client, out, &vip, &who))
-        }
+        Command::Explain {
+            service,
+            client: who,
+        } => block_on(cli::explain::run(&client, out, &service, &who)),
+        Command::Events { follow } => block_on(cli::events::run(&client, out, follow)),
         Command::Reload => block_on(cli::reload::run(&client, out)),
         Command::Apply { config } => cli::apply::run(&config, out),
         Command::Teardown { bpffs } => cli::teardown::run(&client, &bpffs, out),

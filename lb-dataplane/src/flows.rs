@@ -120,6 +120,14 @@ impl<S: Slot> FlowTable<S> {
         (self.seq(i).load(Ordering::Acquire) == seq).then_some((seq, copy))
     }
 
+    /// Every flow in the table, with its slot.
+    pub fn scan_indexed(&self) -> impl Iterator<Item = (u32, Flow)> + '_ {
+        (0..self.entries)
+            .filter_map(|i| self.read(i).map(|(_, s)| (i, s)))
+            .filter(|(_, s)| !s.is_free())
+            .map(|(i, s)| (i, s.flow()))
+    }
+
     /// Every flow in the table.
     pub fn scan(&self) -> impl Iterator<Item = (S::Key, Flow)> + '_ {
         (0..self.entries)

@@ -8,6 +8,7 @@
 //! the data path keeps forwarding until [`teardown`] removes the pins.
 
 mod bpffs;
+mod flow_slots;
 mod flows;
 mod mapped;
 pub mod plan;
@@ -15,6 +16,7 @@ mod ring;
 mod vips;
 
 pub use bpffs::{BpffsError, ensure_bpffs};
+pub use flow_slots::FlowSlot;
 
 use flows::FlowTable;
 use vips::VipTable;
@@ -699,7 +701,7 @@ impl Dataplane {
                 );
             }
         }
-        Ok(Actual {
+        Ok(Actual::from_parts(Actual {
             next_vip_id: vips.values().map(|v| v.id + 1).max().unwrap_or(0)
                 % lb_common::consts::MAX_VIPS,
             next_backend_id: backends.keys().map(|id| id + 1).max().unwrap_or(0)
@@ -710,7 +712,8 @@ impl Dataplane {
             vips,
             backends,
             rings,
-        })
+            ..Actual::default()
+        }))
     }
 
     fn reset_counters(&mut self, vip: bool, id: u32) -> Result<()> {

@@ -49,10 +49,13 @@ pub struct Agent {
     _peer: PeerPass,
 }
 
+/// Where test agents serve metrics (in their own network namespace).
+pub const METRICS_PORT: u16 = 8480;
+
 /// The `agent:` section a test config needs: its own pins, state and socket.
 pub fn agent_section(dir: &Path, bpffs: &Path) -> String {
     format!(
-        "agent:\n  bpffs: {}\n  state_dir: {}\n  socket: {}\n  metrics_listen: 127.0.0.1:9100\n  flow_table_size: 65536\n  flow_idle_timeout: 30s\n",
+        "agent:\n  bpffs: {}\n  state_dir: {}\n  socket: {}\n  metrics_listen: 127.0.0.1:{METRICS_PORT}\n  flow_table_size: 65536\n  flow_idle_timeout: 30s\n",
         bpffs.display(),
         dir.join("state").display(),
         dir.join("lb.sock").display()
@@ -171,6 +174,45 @@ impl Agent {
             .unwrap_or_else(|e| panic!("lb-ctl {}: not JSON ({e})", args.join(" ")))
     }
 
+    /// `lb-ctl -o json events`: the events the agent kept, oldest first
+    /// (JSON lines, one event each).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let out = self.ctl(&["-o", "json", "events"]);
+        assert!(out.status.success(), "lb-ctl events: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event {l:?}: {e}")))
+            .collect()
+    }
+
+    /// `lb-ctl -o json events --follow` in the background: every line it
+    /// prints (history first, then events as they happen) arrives on the
+    /// receiver; the follower stops when the returned guard is dropped.
+    pub fn follow_events(&self) -> (Follower, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead as _;
+        let mut child = Command::new(lb_ctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["-o", "json", "events", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running lb-ctl events --follow");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (Follower(child), rx)
+    }
+
     /// Sends `sig` to the running agent.
     pub fn signal(&self, sig: libc::c_int) -> Result<()> {
         let c = self.child.as_ref().context("no agent running")?;
@@ -192,7 +234,7 @@ impl Agent {
         use std::io::{Read as _, Write as _};
         lab.lb().ns.try_run(|| -> Result<String> {
             let mut s = std::net::TcpStream::connect_timeout(
-                &SocketAddr::from(([127, 0, 0, 1], 9100)),
+                &SocketAddr::from(([127, 0, 0, 1], METRICS_PORT)),
                 Duration::from_secs(5),
             )?;
             s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -201,6 +243,16 @@ impl Agent {
             s.read_to_string(&mut body)?;
             Ok(body)
         })?
+    }
+}
+
+/// A running `lb-ctl events --follow`; killed on drop.
+pub struct Follower(Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -32,15 +32,13 @@ fn stopping() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
-/// The demo's configuration after `agent:`: one IPv4 and one IPv6 VIP over
-/// the three backends.
-fn config_body(lab: &Lab) -> String {
-    let mut y = String::from("interfaces:\n  - name: eth0\nvips:\n");
+/// The demo's configuration after `agent:`: one IPv4 and one IPv6 service
+/// over the three backends (pools `web` and `web6`: each backend's IPv4 and
+/// IPv6 addresses). `cargo xtask rig up` writes the same.
+pub fn config_body(lab: &Lab) -> String {
+    let mut y = String::from("interfaces:\n  - name: eth0\npools:\n");
     for (name, ipv6) in [("web", false), ("web6", true)] {
-        y += &format!(
-            "  - name: {name}\n    address: {}\n    port: 80\n    protocol: tcp\n    hash: source\n    backends:\n",
-            lab.vip(ipv6)
-        );
+        y += &format!("  {name}:\n    backends:\n");
         for b in lab.backends() {
             y += &format!(
                 "      - name: {}\n        address: {}\n",
@@ -48,6 +46,13 @@ fn config_body(lab: &Lab) -> String {
                 b.ip(ipv6)
             );
         }
+    }
+    y += "services:\n";
+    for (name, ipv6) in [("web", false), ("web6", true)] {
+        y += &format!(
+            "  - name: {name}\n    address: {}\n    port: 80\n    protocol: tcp\n    hash: source\n    pool: {name}\n",
+            lab.vip(ipv6)
+        );
     }
     y
 }

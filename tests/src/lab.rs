@@ -1,5 +1,5 @@
 //! The direct-routing lab: client, load balancer and backends on one Linux bridge, each in its own
-//! network namespace (DESIGN.md §8).
+//! network namespace (docs/testing.md, "The netns rig").
 //!
 //! ```text
 //!   client (eth0) ─┐                         ┌─ (eth0) b1   VIPs on lo, arp_ignore=1/arp_announce=2
@@ -354,8 +354,8 @@ impl Lab {
     /// The bridge-side end of the LB's veth: `(sw namespace, interface name)`.
     ///
     /// Frames the LB sends with `XDP_TX` (or redirects) into its veth are dropped unless the *peer*
-    /// has an XDP program (DESIGN.md §8, gotcha 1): attach a trivial `XDP_PASS` program here
-    /// before expecting forwarded traffic. Real NICs need nothing of the kind.
+    /// has an XDP program (veth gotcha 1 in docs/testing.md): attach a trivial `XDP_PASS` program
+    /// here before expecting forwarded traffic. Real NICs need nothing of the kind.
     pub fn lb_peer(&self) -> (&NetNs, &str) {
         (&self.sw, &self.lb.peer)
     }
@@ -397,7 +397,7 @@ fn ensure_neighbour_room(aliases: usize) -> Result<()> {
 fn build(prefix: &str, spec: LabSpec) -> Result<Lab> {
     ensure_neighbour_room(spec.client_aliases)?;
     let sw = NetNs::new(&format!("{prefix}-sw"))?;
-    // Gotcha 3 (DESIGN.md §8): with br_netfilter loaded, every new namespace starts with
+    // Veth gotcha 3 (docs/testing.md): with br_netfilter loaded, every new namespace starts with
     // bridge-nf-call-*=1 and the bridge would run bridged frames through netfilter (dropping
     // malformed IPv4, reassembling fragments) before the LB sees them. The keys are absent when the
     // module is not loaded, in which case there is nothing to turn off.
@@ -429,12 +429,13 @@ fn build(prefix: &str, spec: LabSpec) -> Result<Lab> {
         .map(|n| new_host(&format!("b{n}"), backend_v4(n), backend_v6(n)))
         .collect::<Result<Vec<_>>>()?;
 
-    // Gotcha 2 (DESIGN.md §8): a veth hands packets over with partial checksums (CHECKSUM_PARTIAL),
-    // which XDP_TX does not complete, so the backend would drop the forwarded SYN. Turning TX
-    // checksum offload off on the sender makes it checksum in software; off on the bridge port
-    // towards the LB, the bridge completes the checksum of whatever it hands the LB, whoever sent
-    // it (verified with a DR XDP program: either one alone suffices, even with the client's TSO
-    // on). Both are off here, as a real NIC would only ever deliver complete checksums.
+    // Veth gotcha 2 (docs/testing.md): a veth hands packets over with partial checksums
+    // (CHECKSUM_PARTIAL), which XDP_TX does not complete, so the backend would drop the forwarded
+    // SYN. Turning TX checksum offload off on the sender makes it checksum in software; off on the
+    // bridge port towards the LB, the bridge completes the checksum of whatever it hands the LB,
+    // whoever sent it (verified with a DR XDP program: either one alone suffices, even with the
+    // client's TSO on). Both are off here, as a real NIC would only ever deliver complete
+    // checksums.
     client.ns.exec(&["ethtool", "-K", IFNAME, "tx", "off"])?;
     sw.exec(&["ethtool", "-K", &lb.peer, "tx", "off"])?;
 

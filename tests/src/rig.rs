@@ -43,25 +43,12 @@ S(("::", 80), H).serve_forever()
 "#;
 
 fn config(lab: &Lab, dir: &Path) -> String {
-    let mut y = format!(
-        "# Written by `cargo xtask rig up`: the rig's LB, VIPs and backends.\nagent:\n  bpffs: {RIG_BPFFS}\n  state_dir: {}\n  socket: {}\n  metrics_listen: 127.0.0.1:9100\ninterfaces:\n  - name: eth0\nvips:\n",
+    format!(
+        "# Written by `cargo xtask rig up`: the rig's LB, services and backends.\nagent:\n  bpffs: {RIG_BPFFS}\n  state_dir: {}\n  socket: {}\n{}",
         dir.join("state").display(),
-        dir.join("lb.sock").display()
-    );
-    for (name, ipv6) in [("web", false), ("web6", true)] {
-        y += &format!(
-            "  - name: {name}\n    address: {}\n    port: 80\n    backends:\n",
-            lab.vip(ipv6)
-        );
-        for b in lab.backends() {
-            y += &format!(
-                "      - name: {}\n        address: {}\n",
-                b.name,
-                b.ip(ipv6)
-            );
-        }
-    }
-    y
+        dir.join("lb.sock").display(),
+        crate::demo::config_body(lab)
+    )
 }
 
 /// Builds the rig, starts its backends and writes `lb.yaml`; prints what to try.

@@ -31,25 +31,48 @@ fn lab(aliases: usize) -> (Lab, Vec<lb_tests::http::HttpBackend>) {
     (lab, http)
 }
 
-/// A config with VIP `web` (TCP 80) over the given backends, and `dns`
-/// (UDP 5353) over all three.
+/// A config with service `web` (TCP 80) over pool `web` of the given
+/// backends, and `dns` (UDP 5353) over pool `all`, all three backends.
 fn config(lab: &Lab, web: &[&str], web_weights: &[u32]) -> String {
-    let mut y = String::from("interfaces:\n  - name: eth0\nvips:\n  - name: web\n");
-    y += &format!("    address: {}\n    port: 80\n    backends:\n", lab.vip4());
+    let mut y = String::from("interfaces:\n  - name: eth0\npools:\n  web:\n    backends:\n");
     for (name, w) in web.iter().zip(web_weights) {
         y += &format!(
             "      - name: {name}\n        address: {}\n        weight: {w}\n",
             lab.backend(name).ipv4
         );
     }
-    y += &format!(
-        "  - name: dns\n    address: {}\n    port: 5353\n    protocol: udp\n    backends:\n",
-        lab.vip4()
-    );
+    y += "  all:\n    backends:\n";
     for b in lab.backends() {
         y += &format!("      - name: {}\n        address: {}\n", b.name, b.ipv4);
     }
+    y += &format!(
+        "services:\n  - name: web\n    address: {vip}\n    port: 80\n    pool: web\n  \
+         - name: dns\n    address: {vip}\n    port: 5353\n    protocol: udp\n    pool: all\n",
+        vip = lab.vip4()
+    );
     y
+}
+
+/// Backend `name` of pool `pool` in a `status` answer.
+fn backend_status(status: &serde_json::Value, pool: &str, name: &str) -> serde_json::Value {
+    pool_status(status, pool)["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no backend {pool}/{name} in {status}"))
+}
+
+/// Pool `pool` in a `status` answer.
+fn pool_status(status: &serde_json::Value, pool: &str) -> serde_json::Value {
+    status["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == pool)
+        .cloned()
+        .unwrap_or_else(|| panic!("no pool {pool} in {status}"))
 }
 
 fn get(lab: &Lab, src: IpAddr) -> String {
@@ -97,16 +120,17 @@ fn a_backend_added_with_lb_ctl_takes_its_share() {
     for c in &mine {
         assert_eq!(get(&lab, *c), "b3", "{c} is predicted on b3");
     }
-    let status = agent.json(&["status"]);
-    let b3s = status["vips"][0]["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "b3")
-        .cloned()
-        .unwrap();
+    let b3s = backend_status(&agent.json(&["status"]), "web", "b3");
     assert_eq!(b3s["source"], "runtime");
     assert_eq!(b3s["state"], "up");
+    let added = agent.events();
+    assert!(
+        added.iter().any(|e| e["type"] == "backend_added"
+            && e["pool"] == "web"
+            && e["backend"] == "b3"
+            && e["source"] == "runtime"),
+        "the event stream says b3 was added: {added:#?}"
+    );
 }
 
 #[test]
@@ -232,7 +256,7 @@ fn restarts_by_sigterm_and_sigkill_lose_no_connection_and_no_runtime_change() {
             status["adopted"], true,
             "the restarted agent adopts the pinned data path"
         );
-        let web = &status["vips"][0]["backends"];
+        let web = &pool_status(&status, "web")["backends"];
         let by_name: BTreeMap<String, serde_json::Value> = web
             .as_array()
             .unwrap()
@@ -279,7 +303,8 @@ fn a_broken_reload_is_rejected_and_changes_nothing() {
         "the reason names the problem: {err}"
     );
     let after = agent.json(&["status"]);
-    assert_eq!(before["vips"], after["vips"], "state unchanged");
+    assert_eq!(before["pools"], after["pools"], "state unchanged");
+    assert_eq!(before["services"], after["services"], "state unchanged");
     for c in clients(&lab).iter().take(10) {
         assert_ne!(get(&lab, *c), "b1", "traffic unchanged (b1 still drained)");
     }
@@ -291,41 +316,108 @@ fn a_broken_reload_is_rejected_and_changes_nothing() {
     );
 }
 
-/// The inner map id of each VIP's ring, read from the pinned outer map.
-fn ring_ids(agent: &Agent) -> BTreeMap<u32, u32> {
-    use aya::maps::{ArrayOfMaps, Map, MapData};
-    let outer =
-        MapData::from_pin(agent.bpffs.join("maps").join(lb_common::consts::MAP_RINGS)).unwrap();
-    let rings: ArrayOfMaps<MapData, MapData> = Map::ArrayOfMaps(outer).try_into().unwrap();
-    (0..lb_common::consts::MAX_VIPS)
-        .filter_map(|i| rings.get(&i, 0).ok().map(|m| (i, m.info().unwrap().id())))
-        .collect()
-}
-
 #[test]
-fn reload_with_a_changed_weight_swaps_only_that_vips_ring() {
+fn reload_with_a_changed_weight_rewrites_only_that_services_ring() {
     let (lab, _http) = lab(30);
     let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
-    let before = ring_ids(&agent);
-    assert_eq!(before.len(), 2);
     let text = std::fs::read_to_string(&agent.config).unwrap();
     let changed = text.replacen("weight: 1", "weight: 4", 1);
     std::fs::write(&agent.config, changed).unwrap();
     let r = agent.json(&["reload"]);
-    assert_eq!(r["changed_vips"], serde_json::json!(["web"]));
-    let after = ring_ids(&agent);
-    let differ: Vec<u32> = before
-        .keys()
-        .filter(|k| before[k] != after[k])
-        .copied()
-        .collect();
-    assert_eq!(
-        differ.len(),
-        1,
-        "exactly one ring was swapped: {before:?} -> {after:?}"
-    );
+    assert_eq!(r["changed_services"], serde_json::json!(["web"]));
+    // A weight is not in the backend's data-path entry: the one write is web's ring.
+    assert_eq!(r["map_writes"], 1, "{r}");
     let status = agent.json(&["status"]);
-    assert_eq!(status["vips"][0]["backends"][0]["weight"], 4);
+    assert_eq!(backend_status(&status, "web", "b1")["weight"], 4);
+    assert_eq!(backend_status(&status, "all", "b1")["weight"], 1);
+}
+
+#[test]
+fn a_reload_that_changes_two_services_names_each_once() {
+    let (lab, _http) = lab(10);
+    let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    let text = std::fs::read_to_string(&agent.config).unwrap();
+    // Both pools change: one weight in each.
+    let changed = text.replace("weight: 1", "weight: 2").replace(
+        "  all:\n    backends:\n      - name: b1\n",
+        "  all:\n    backends:\n      - name: b1\n        weight: 5\n",
+    );
+    std::fs::write(&agent.config, changed).unwrap();
+    let r = agent.json(&["reload"]);
+    assert_eq!(
+        r["changed_services"],
+        serde_json::json!(["dns", "web"]),
+        "{r}"
+    );
+    let events = agent.events();
+    let reloads: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["type"] == "reload").collect();
+    assert_eq!(reloads.len(), 1, "{events:#?}");
+    assert_eq!(reloads[0]["ok"], true);
+    assert_eq!(
+        reloads[0]["changed_services"],
+        serde_json::json!(["dns", "web"])
+    );
+}
+
+#[test]
+fn a_drain_of_a_shared_pool_applies_to_every_service_using_it() {
+    let (lab, _http) = lab(40);
+    let mut body = config(&lab, &["b1", "b2", "b3"], &[1, 1, 1]);
+    body += &format!(
+        "  - name: web-alt\n    address: {}\n    port: 8080\n    pool: all\n",
+        lab.vip4()
+    );
+    let agent = Agent::start(&lab, &body).unwrap();
+    let _alt = lab.start_http(8080).expect("HTTP backends on 8080");
+    let (follower, lines) = agent.follow_events();
+    agent.json(&["backend", "drain", "all", "b2"]);
+    for c in clients(&lab) {
+        let served = http_get(
+            &lab.client().ns,
+            Some(c),
+            SocketAddr::new(lab.vip4().into(), 8080),
+            T,
+        )
+        .unwrap_or_else(|e| panic!("GET :8080 from {c}: {e:#}"));
+        assert_ne!(served, "b2", "{c}: web-alt avoids drained b2");
+    }
+    // History first (the agent's start), then the drain as it happens.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let event = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("the drain arrives on the followed stream");
+        let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if e["type"] == "backend_state" {
+            break e;
+        }
+    };
+    assert_eq!(
+        (
+            &event["pool"],
+            &event["backend"],
+            &event["from"],
+            &event["to"],
+            &event["cause"]
+        ),
+        (
+            &"all".into(),
+            &"b2".into(),
+            &"up".into(),
+            &"drain".into(),
+            &"operator".into()
+        )
+    );
+    drop(follower);
+    let status = agent.json(&["status"]);
+    assert_eq!(backend_status(&status, "all", "b2")["state"], "drain");
+    assert_eq!(
+        backend_status(&status, "web", "b2")["state"],
+        "up",
+        "another pool's b2"
+    );
 }
 
 #[test]
@@ -361,14 +453,18 @@ fn metrics_count_exactly_the_packets_sent() {
         let m = agent.metrics(&lab).unwrap();
         let line = |name: &str| {
             m.lines()
-                .find(|l| l.starts_with(name) && l.contains("vip=\"dns\""))
+                .find(|l| l.starts_with(name) && l.contains("service=\"dns\""))
                 .and_then(|l| l.rsplit(' ').next())
                 .and_then(|v| v.parse::<f64>().ok())
         };
-        if line("lb_vip_packets_total") == Some(N as f64) {
-            assert_eq!(line("lb_vip_bytes_total"), Some(want_bytes as f64), "{m}");
+        if line("lb_service_packets_total") == Some(N as f64) {
             assert_eq!(
-                line("lb_vip_new_flows_total"),
+                line("lb_service_bytes_total"),
+                Some(want_bytes as f64),
+                "{m}"
+            );
+            assert_eq!(
+                line("lb_service_new_flows_total"),
                 Some(1.0),
                 "one client socket, one flow: {m}"
             );
@@ -376,7 +472,7 @@ fn metrics_count_exactly_the_packets_sent() {
         }
         assert!(
             Instant::now() < deadline,
-            "lb_vip_packets_total for dns never reached {N}:\n{m}"
+            "lb_service_packets_total for dns never reached {N}:\n{m}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -403,16 +499,10 @@ fn a_backend_behind_a_gateway_is_down_with_the_reason_and_macs_are_followed() {
         1,
     );
     let agent = Agent::start(&lab, &body).unwrap();
-    let status = agent.json(&["status"]);
-    let far = status["vips"][0]["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "far")
-        .cloned()
-        .unwrap();
+    let far = backend_status(&agent.json(&["status"]), "web", "far");
     assert_eq!(far["state"], "down");
-    let reason = far["down_reason"].as_str().unwrap_or_default();
+    assert_eq!(far["down_reason"]["kind"], "no_next_hop");
+    let reason = far["down_reason"]["detail"].as_str().unwrap_or_default();
     assert!(reason.contains("directly connected"), "{reason}");
     let table = String::from_utf8(agent.ctl(&["status"]).stdout).unwrap();
     assert!(
@@ -459,14 +549,13 @@ fn a_backend_behind_a_gateway_is_down_with_the_reason_and_macs_are_followed() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let st = agent.json(&["status"]);
-        if st["vips"][0]["backends"][0]["next_hop"]["mac"] == new_mac {
+        let b1 = backend_status(&agent.json(&["status"]), "web", "b1");
+        if b1["next_hop"]["mac"] == new_mac {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the agent did not follow the MAC change: {}",
-            st["vips"][0]
+            "the agent did not follow the MAC change: {b1}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

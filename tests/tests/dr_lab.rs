@@ -1,4 +1,4 @@
-//! The DR data path on the netns rig (DESIGN.md §8) with real TCP: a client
+//! The DR data path on the netns rig (docs/testing.md) with real TCP: a client
 //! namespace, the LB namespace with XDP on its veth, three backends with the
 //! VIP on `lo` answering HTTP with their names. Needs root.
 

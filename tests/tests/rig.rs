@@ -179,7 +179,7 @@ fn vips_belong_to_the_lb() {
     }
     // DR: the LB must not route what XDP does not handle.
     assert_eq!(lb.ns.sysctl_get("net.ipv4.ip_forward").unwrap(), "0");
-    // Gotcha 2 (DESIGN.md §8): TX checksum offload is off on the client's veth.
+    // Veth gotcha 2 (docs/testing.md): TX checksum offload is off on the client's veth.
     let features = lab
         .client()
         .ns

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: data-path measurements, by the method in DESIGN.md §9.
+//! `cargo xtask bench`: data-path measurements, by the method in docs/benchmarks.md.
 
 use anyhow::Result;
 

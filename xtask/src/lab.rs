@@ -20,12 +20,13 @@ pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<()> {
     }
     toolchain::ensure_ebpf_toolchain()?;
     packages::ensure_debian_packages(packages::TEST_PACKAGES)?;
+    // Not quiet: a first release build takes minutes, and cargo's progress
+    // shows it is moving.
     process::run(
-        "building lb-ctl and lb-lab (release)",
+        "building lb-ctl and lb-lab (release; the first build takes a few minutes)",
         cargo::host()?.args([
             "build",
             "--release",
-            "--quiet",
             "-p",
             "lb-ctl",
             "-p",

@@ -1,4 +1,4 @@
-//! `cargo xtask rig up|down`: the test rig's namespaces (DESIGN.md §8) by hand, to poke at them.
+//! `cargo xtask rig up|down`: the test rig's namespaces (docs/testing.md) by hand, to poke at them.
 
 use anyhow::Result;
 

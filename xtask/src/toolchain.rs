@@ -1,5 +1,5 @@
-//! The eBPF toolchain (DESIGN.md §7): nightly's rust-src, and a bpf-linker linked against nightly's
-//! own libLLVM, kept in [`toolchain_dir`].
+//! The eBPF toolchain (docs/toolchain.md): nightly's rust-src, and a bpf-linker linked against
+//! nightly's own libLLVM, kept in [`toolchain_dir`].
 
 use std::{
     env,

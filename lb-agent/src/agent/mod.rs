@@ -17,19 +17,24 @@ mod neighbours;
 mod notify;
 mod reconciler;
 
-use std::{path::Path, sync::mpsc, thread, time::Duration};
+use std::{path::Path, sync::mpsc, thread};
 
 use anyhow::{Context as _, Result};
+use lb_api::events::EventKind;
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::{oneshot, watch},
+    sync::watch,
 };
 
 use lb_config::{self as config, LoadError, LogLevel};
 
 use crate::{
-    api::{self, Request},
+    api::Request,
+    desired,
+    events::EventBus,
+    http::{Ctx, Servers},
     loader::open_attached,
+    metrics::BuildInfo,
     state,
 };
 use neighbours::NeighbourEvent;
@@ -48,7 +53,7 @@ pub enum Outcome {
 /// What the reconciler thread receives.
 pub enum Msg {
     Request(Request),
-    NextHops(crate::desired::NextHops),
+    NextHops(desired::NextHops),
     Neighbour(NeighbourEvent),
     Shutdown,
 }
@@ -96,44 +101,101 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
     {
         tokio::spawn(pump_ebpf_log(logger));
     }
+    let events = EventBus::new();
+    tokio::spawn(crate::events::log(events.subscribe()));
+    let running = start_reconciler(config_path, &cfg, dp, &events).await?;
+    events.publish(EventKind::AgentStarted {
+        version: env!("CARGO_PKG_VERSION").into(),
+        adopted,
+    });
+    let api_tx = api_bridge(running.to.clone())?;
 
+    // Bind everything before saying READY: an address we cannot bind fails the start.
+    let servers = Servers::bind(&cfg.agent).await?;
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let ctx = Ctx {
+        requests: api_tx.clone(),
+        events: events.clone(),
+        build: BuildInfo::current(),
+    };
+    let serving = tokio::spawn(servers.serve(ctx, async move {
+        let _ = shutdown_rx.wait_for(|s| *s).await;
+    }));
+    notify::ready();
+    tracing::info!(socket = %cfg.agent.socket.display(), "agent ready");
+    let mut stopped = running.stopped;
+    wait_for_stop(config_path, &api_tx, &mut stopped).await?;
+
+    notify::stopping();
+    events.publish(EventKind::AgentStopping);
+    let _ = shutdown_tx.send(true);
+    let _ = running.to.send(Msg::Shutdown);
+    let worker = running.worker;
+    let joined = tokio::task::spawn_blocking(move || worker.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
+        tracing::error!("the reconciler thread panicked");
+        return Ok(Outcome::Failed);
+    }
+    // Servers finish answering (a teardown's reply) and remove their socket.
+    let _ = serving.await;
+    tracing::info!(
+        bpffs = %cfg.agent.bpffs.display(),
+        "agent stopped; the data path keeps forwarding from its pins (`lb-ctl teardown` removes it)"
+    );
+    Ok(Outcome::Stopped)
+}
+
+/// The reconciler thread, how to reach it, and whether it stopped by itself.
+struct Running {
+    worker: thread::JoinHandle<()>,
+    to: mpsc::Sender<Msg>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// Reads the runtime overrides, resolves every backend's next hop, makes
+/// the data path match, and starts the reconciler thread with the helpers
+/// that feed it (next-hop resolver, neighbour watch).
+async fn start_reconciler(
+    config_path: &Path,
+    cfg: &config::Config,
+    dp: lb_dataplane::Dataplane,
+    events: &EventBus,
+) -> Result<Running> {
     let state_path = cfg.agent.state_dir.join(state::FILE_NAME);
     let overrides = state::load(&state_path)
         .with_context(|| format!("reading runtime overrides {}", state_path.display()))?;
-
-    let (to_reconciler, inbox) = mpsc::channel::<Msg>();
+    let (to, inbox) = mpsc::channel::<Msg>();
     let (resolve_tx, resolve_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(neighbours::resolver(resolve_rx, to_reconciler.clone()));
-    tokio::spawn(neighbours::watch(to_reconciler.clone()));
-
+    tokio::spawn(neighbours::resolver(resolve_rx, to.clone()));
+    tokio::spawn(neighbours::watch(to.clone()));
     // Resolve every backend before the first reconcile, so a starting agent
-    // does not publish VIPs whose backends are all still "resolving" (their
-    // rings would be empty for those milliseconds).
+    // does not publish services whose backends are all still "resolving"
+    // (their rings would be empty for those milliseconds).
     notify::status("resolving backend next hops");
     let resolved = {
-        let effective = state::effective(&cfg, &overrides);
+        let effective = state::effective(cfg, &overrides);
         let resolver = crate::neigh::Resolver::new().context("opening a netlink socket")?;
-        crate::desired::resolve(&effective.config, &resolver).await
+        desired::resolve(desired::targets(&effective.pools), &resolver).await
     };
-    let mut reconciler = reconciler::Reconciler::new(
+    let mut reconciler = reconciler::Reconciler::new(reconciler::Start {
         dp,
-        config_path.to_owned(),
-        cfg.clone(),
+        config_path: config_path.to_owned(),
+        file: cfg.clone(),
         overrides,
         state_path,
-        resolve_tx,
+        resolve: resolve_tx,
         resolved,
-    )?;
+        events: events.clone(),
+    })?;
     let writes = reconciler
         .start()
         .map_err(|e| anyhow::anyhow!("first reconcile: {}", e.reason))?;
     tracing::info!(
         map_writes = writes,
-        vips = cfg.vips.len(),
+        services = cfg.services.len(),
         "data path in line with the configuration"
     );
-
-    let (stopped_tx, mut stopped) = watch::channel(false);
+    let (stopped_tx, stopped) = watch::channel(false);
     let worker = thread::Builder::new()
         .name("lb-reconciler".into())
         .spawn(move || {
@@ -142,72 +204,36 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
             })
         })
         .context("starting the reconciler thread")?;
+    Ok(Running {
+        worker,
+        to,
+        stopped,
+    })
+}
 
-    // The API speaks `Request`; the reconciler listens to `Msg`.
+/// The HTTP server speaks `Request`; the reconciler listens to `Msg`.
+fn api_bridge(to: mpsc::Sender<Msg>) -> Result<mpsc::Sender<Request>> {
     let (api_tx, api_rx) = mpsc::channel::<Request>();
-    {
-        let to = to_reconciler.clone();
-        thread::Builder::new()
-            .name("lb-api-bridge".into())
-            .spawn(move || {
-                for r in api_rx {
-                    if to.send(Msg::Request(r)).is_err() {
-                        break;
-                    }
+    thread::Builder::new()
+        .name("lb-api-bridge".into())
+        .spawn(move || {
+            for r in api_rx {
+                if to.send(Msg::Request(r)).is_err() {
+                    break;
                 }
-            })
-            .context("starting the API bridge")?;
-    }
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let until = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    // Bind everything before saying READY: a socket we cannot bind fails the start.
-    let unix = api::server::UnixApi::bind(&cfg.agent.socket)
-        .await
-        .with_context(|| format!("binding the control socket {}", cfg.agent.socket.display()))?;
-    {
-        let (tx, sd) = (api_tx.clone(), until(shutdown_rx.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = unix.serve(tx, sd).await {
-                tracing::error!(error = %e, "control API stopped");
             }
-        });
-    }
-    if let Some(addr) = cfg.agent.api_listen {
-        let token_file = cfg
-            .agent
-            .api_token_file
-            .clone()
-            .context("agent.api_listen needs agent.api_token_file")?;
-        let token = std::fs::read_to_string(&token_file)
-            .with_context(|| format!("reading the API token {}", token_file.display()))?;
-        let tcp = api::server::TcpApi::bind(addr, token)
-            .await
-            .with_context(|| format!("binding the TCP control API on {addr}"))?;
-        let (tx, sd) = (api_tx.clone(), until(shutdown_rx.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = tcp.serve(tx, sd).await {
-                tracing::error!(%addr, error = %e, "TCP control API stopped");
-            }
-        });
-    }
-    if let Some(addr) = cfg.agent.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
-        let (tx, sd) = (api_tx.clone(), until(shutdown_rx.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve_on(listener, tx, sd).await {
-                tracing::error!(%addr, error = %e, "metrics endpoint stopped");
-            }
-        });
-    }
+        })
+        .context("starting the API bridge")?;
+    Ok(api_tx)
+}
 
-    notify::ready();
-    tracing::info!(socket = %cfg.agent.socket.display(), "agent ready");
-
+/// Serves signals until one says stop (SIGTERM, SIGINT) or the reconciler
+/// stopped (teardown). SIGHUP reloads.
+async fn wait_for_stop(
+    config_path: &Path,
+    api_tx: &mpsc::Sender<Request>,
+    stopped: &mut watch::Receiver<bool>,
+) -> Result<()> {
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -215,35 +241,16 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading {}", config_path.display());
-                let (reply, answer) = oneshot::channel();
-                if api_tx.send(Request::Reload(reply)).is_err() {
-                    break;
+                // The reconciler logs and publishes the outcome.
+                if crate::api::ask(api_tx, Request::Reload).await.is_err() {
+                    tracing::debug!("reload on SIGHUP did not apply");
                 }
-                // The reconciler logs the outcome; nothing else to do here.
-                let _ = answer.await;
             }
-            _ = term.recv() => { tracing::info!("SIGTERM"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT"); break; }
-            _ = stopped.wait_for(|s| *s) => { break; }
+            _ = term.recv() => { tracing::info!("SIGTERM"); return Ok(()); }
+            _ = int.recv() => { tracing::info!("SIGINT"); return Ok(()); }
+            _ = stopped.wait_for(|s| *s) => return Ok(()),
         }
     }
-
-    notify::stopping();
-    let _ = shutdown_tx.send(true);
-    let _ = to_reconciler.send(Msg::Shutdown);
-    let joined = tokio::task::spawn_blocking(move || worker.join()).await;
-    if !matches!(joined, Ok(Ok(()))) {
-        tracing::error!("the reconciler thread panicked");
-        return Ok(Outcome::Failed);
-    }
-    // Give servers a moment to finish answering (a teardown's reply); they
-    // remove their socket file themselves.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    tracing::info!(
-        bpffs = %cfg.agent.bpffs.display(),
-        "agent stopped; the data path keeps forwarding from its pins (`lb-ctl teardown` removes it)"
-    );
-    Ok(Outcome::Stopped)
 }
 
 /// Turns the data path's aya-log events into log records as they arrive.

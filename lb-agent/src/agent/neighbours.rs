@@ -10,22 +10,17 @@ use rtnetlink::{
     packet_core::NetlinkPayload,
     packet_route::{
         RouteNetlinkMessage,
-        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState},
+        neighbour::{NeighbourMessage, NeighbourState},
     },
     sys::{AsyncSocket as _, SocketAddr},
 };
 use tokio::sync::mpsc;
 
 use super::Msg;
-use crate::{desired::NextHops, neigh::Resolver};
-
-/// A backend to resolve: its address, the interface it must be on, a static MAC.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub addr: IpAddr,
-    pub interface: Option<String>,
-    pub mac: Option<[u8; 6]>,
-}
+use crate::{
+    desired::{NextHops, Target},
+    neigh::{self, Resolver},
+};
 
 /// How long one resolution may take.
 const WAIT: Duration = Duration::from_secs(3);
@@ -71,23 +66,8 @@ pub struct NeighbourEvent {
 }
 
 fn event(n: &NeighbourMessage, deleted: bool) -> Option<NeighbourEvent> {
-    let mut addr = None;
-    let mut mac = None;
-    for a in &n.attributes {
-        match a {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
-                addr = Some(IpAddr::V4(*v4))
-            }
-            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
-                addr = Some(IpAddr::V6(*v6))
-            }
-            NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
-                mac = <[u8; 6]>::try_from(m.as_slice()).ok()
-            }
-            _ => {}
-        }
-    }
-    let usable = !deleted && crate::neigh::usable(n.header.state);
+    let (addr, mac) = neigh::entry(&n.attributes);
+    let usable = !deleted && neigh::usable(n.header.state);
     // Incomplete entries (resolution in progress) say nothing yet.
     if !deleted && n.header.state == NeighbourState::Incomplete {
         return None;

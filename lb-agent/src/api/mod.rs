@@ -1,22 +1,21 @@
-//! The control API: HTTP/JSON (hyper 1) on a unix socket, optionally on TCP
-//! with a bearer token. The server turns requests into [`Request`]s for the
-//! agent's reconciler, the only owner of the data path, and waits for its
-//! answer; the CLI is its client.
-
-pub mod server;
-
-use tokio::sync::oneshot;
+//! The control API inside the agent: what the HTTP server asks the
+//! reconciler ([`Request`]), the one owner of the desired state and the data
+//! path, and how it waits for the answer. The server itself is
+//! [`crate::http`]; the JSON shapes are `lb_api::types`.
 
 use lb_api::types::{
-    AddBackend, AddVip, ApiError, ChangeResult, Explain, FlowCount, ReloadResult, Stats, Status,
+    AddBackend, AddPool, AddService, ApiError, ChangeResult, Explain, FlowCount, ReloadResult,
+    Stats, Status,
 };
 use lb_config::AdminState;
+use tokio::sync::oneshot;
 
 /// Where the reconciler sends its answer.
 pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
-/// One thing asked of the reconciler. VIPs are named by name or by
-/// `address:port/protocol`; backends by name or address within their VIP.
+/// One thing asked of the reconciler. Services are named by name or by
+/// `address:port/protocol`; pools by name; backends by name (or address)
+/// within their pool.
 #[derive(Debug)]
 pub enum Request {
     Status(Reply<Status>),
@@ -25,40 +24,45 @@ pub enum Request {
     Config(Reply<serde_json::Value>),
     /// Re-read the configuration file; an invalid file changes nothing.
     Reload(Reply<ReloadResult>),
-    AddVip(AddVip, Reply<ChangeResult>),
-    RemoveVip {
-        vip: String,
+    AddService(AddService, Reply<ChangeResult>),
+    RemoveService {
+        service: String,
+        reply: Reply<ChangeResult>,
+    },
+    AddPool(AddPool, Reply<ChangeResult>),
+    RemovePool {
+        pool: String,
         reply: Reply<ChangeResult>,
     },
     AddBackend {
-        vip: String,
+        pool: String,
         backend: AddBackend,
         reply: Reply<ChangeResult>,
     },
     RemoveBackend {
-        vip: String,
+        pool: String,
         backend: String,
         reply: Reply<ChangeResult>,
     },
     SetState {
-        vip: String,
+        pool: String,
         backend: String,
         state: AdminState,
         reply: Reply<ChangeResult>,
     },
     SetWeight {
-        vip: String,
+        pool: String,
         backend: String,
         weight: u32,
         reply: Reply<ChangeResult>,
     },
     Flows {
-        vip: String,
+        pool: String,
         backend: String,
         reply: Reply<FlowCount>,
     },
     Explain {
-        vip: String,
+        service: String,
         /// `IP` or `IP:PORT` (`[v6]:port`).
         client: String,
         reply: Reply<Explain>,
@@ -71,3 +75,18 @@ pub enum Request {
 /// thread of its own (map syscalls never block the async runtime), and sending
 /// never blocks.
 pub type RequestSender = std::sync::mpsc::Sender<Request>;
+
+/// Sends one request to the reconciler and waits for its answer; 503 when
+/// the agent is shutting down.
+pub async fn ask<T>(
+    tx: &RequestSender,
+    make: impl FnOnce(Reply<T>) -> Request,
+) -> Result<T, ApiError> {
+    let shutting_down = || ApiError {
+        code: 503,
+        reason: "agent is shutting down".into(),
+    };
+    let (reply, answer) = oneshot::channel();
+    tx.send(make(reply)).map_err(|_| shutting_down())?;
+    answer.await.map_err(|_| shutting_down())?
+}

@@ -6,26 +6,33 @@ use std::{
     sync::{Arc, Mutex, mpsc},
 };
 
-use lb_agent::api::Request;
+use lb_agent::api::{Reply, Request};
 use lb_api::types::*;
-use lb_config::{AdminState, HashMode, Protocol};
+use lb_config::{AdminState, HashMode, Protocol, RingSize};
 use serde_json::json;
 
 /// What the fake reconciler was asked, one line per request.
 pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
 
-fn status() -> Status {
-    let backend = |name: &str, addr: &str, state: &str| BackendStatus {
+fn backend(name: &str, addr: &str, state: BackendState) -> BackendStatus {
+    let admin = if state == BackendState::Drain {
+        AdminState::Drain
+    } else {
+        AdminState::Up
+    };
+    BackendStatus {
         name: name.into(),
         address: addr.parse().unwrap(),
-        port: 80,
+        port: None,
         weight: 100,
         config_weight: Some(100),
         weight_override: None,
-        state: state.into(),
+        admin,
         config_state: Some(AdminState::Up),
-        state_override: (state == "drain").then_some(AdminState::Drain),
+        state_override: (admin != AdminState::Up).then_some(admin),
+        state,
         down_reason: None,
+        since: Some(1_700_000_000),
         source: Source::Config,
         next_hop: Some(NextHopInfo {
             ifindex: 2,
@@ -36,11 +43,30 @@ fn status() -> Status {
             bytes: 1000,
             new_flows: 1,
         },
-    };
+    }
+}
+
+fn service(name: &str, addr: &str, port: u16, protocol: Protocol, pool: &str) -> ServiceStatus {
+    ServiceStatus {
+        name: name.into(),
+        address: addr.parse().unwrap(),
+        port,
+        protocol,
+        hash: HashMode::Source,
+        ring_size: RingSizeSetting::from(RingSize::Auto),
+        ring_slots: 8191,
+        pool: pool.into(),
+        source: Source::Config,
+        counters: Counters::default(),
+        backends: vec![],
+    }
+}
+
+pub(crate) fn status() -> Status {
     Status {
         version: "0.1.0".into(),
         config_file: "/etc/lb/lb.yaml".into(),
-        state_file: "/var/lib/lb/state.json".into(),
+        state_file: "/var/lib/lb/overrides.json".into(),
         precedence: "runtime overrides > config file".into(),
         bpffs: "/sys/fs/bpf/lb".into(),
         adopted: false,
@@ -49,32 +75,26 @@ fn status() -> Status {
             xdp_mode: "native".into(),
         }],
         reloads: ReloadInfo::default(),
-        vips: vec![
-            VipStatus {
+        pools: vec![
+            PoolStatus {
                 name: "web".into(),
-                address: "10.0.0.1".parse().unwrap(),
-                port: 80,
-                protocol: Protocol::Tcp,
-                hash: HashMode::Source,
-                ring_size: 65537,
                 source: Source::Config,
-                counters: Counters::default(),
+                services: vec!["web".into()],
                 backends: vec![
-                    backend("b1", "10.0.1.1", "up"),
-                    backend("b2", "10.0.1.2", "drain"),
+                    backend("b1", "10.0.1.1", BackendState::Up),
+                    backend("b2", "10.0.1.2", BackendState::Drain),
                 ],
             },
-            VipStatus {
-                name: "dns".into(),
-                address: "2001:db8::53".parse().unwrap(),
-                port: 53,
-                protocol: Protocol::Udp,
-                hash: HashMode::SourcePort,
-                ring_size: 251,
+            PoolStatus {
+                name: "dns-pool".into(),
                 source: Source::Runtime,
-                counters: Counters::default(),
+                services: vec!["dns".into()],
                 backends: vec![],
             },
+        ],
+        services: vec![
+            service("web", "10.0.0.1", 80, Protocol::Tcp, "web"),
+            service("dns", "2001:db8::53", 53, Protocol::Udp, "dns-pool"),
         ],
     }
 }
@@ -82,11 +102,12 @@ fn status() -> Status {
 fn stats() -> Stats {
     Stats {
         interval_secs: 10.0,
-        vips: vec![VipStats {
+        services: vec![ServiceStats {
             name: "web".into(),
             address: "10.0.0.1".parse().unwrap(),
             port: 80,
             protocol: Protocol::Tcp,
+            pool: "web".into(),
             counters: Counters {
                 packets: 5,
                 bytes: 500,
@@ -99,16 +120,21 @@ fn stats() -> Stats {
     }
 }
 
-fn changed() -> Result<ChangeResult, ApiError> {
-    Ok(ChangeResult {
-        changed: true,
-        map_writes: 1,
-        warnings: vec![],
-    })
+/// Answers a change: `drop-me` drops the reply (the reconciler went away
+/// mid-request), `missing` is unknown (404), anything else changed.
+fn change(name: &str, reply: Reply<ChangeResult>) {
+    match name {
+        "drop-me" => drop(reply),
+        "missing" => drop(reply.send(Err(ApiError::not_found("no service `missing`")))),
+        _ => drop(reply.send(Ok(ChangeResult {
+            changed: true,
+            map_writes: 1,
+            warnings: vec![],
+        }))),
+    }
 }
 
-/// Answers like a reconciler would; `drop-me` as a VIP drops the reply,
-/// `missing` is unknown (404). Ends when the server is gone.
+/// Answers like a reconciler would. Ends when the server is gone.
 pub(crate) fn fake_reconciler(rx: mpsc::Receiver<Request>, seen: Seen) {
     let log = |s: String| seen.lock().unwrap().push(s);
     for req in rx {
@@ -123,101 +149,123 @@ pub(crate) fn fake_reconciler(rx: mpsc::Receiver<Request>, seen: Seen) {
             }
             Request::Config(r) => {
                 log("config".into());
-                let _ = r.send(Ok(json!({ "vips": [] })));
+                let _ = r.send(Ok(json!({ "services": [] })));
             }
             Request::Reload(r) => {
                 log("reload".into());
                 let _ = r.send(Ok(ReloadResult {
                     map_writes: 2,
-                    changed_vips: vec!["web".into()],
+                    changed_services: vec!["web".into()],
                     warnings: vec![],
                 }));
             }
-            Request::AddVip(v, r) => {
-                log(format!("add-vip {} {} {:?}", v.address, v.port, v.protocol));
-                let _ = r.send(changed());
-            }
-            Request::RemoveVip { vip, reply } => {
-                log(format!("remove-vip {vip}"));
-                match vip.as_str() {
-                    "drop-me" => drop(reply),
-                    "missing" => {
-                        let _ = reply.send(Err(ApiError::not_found("no VIP `missing`")));
-                    }
-                    _ => {
-                        let _ = reply.send(changed());
-                    }
-                }
-            }
-            Request::AddBackend {
-                vip,
-                backend,
-                reply,
-            } => {
-                log(format!(
-                    "add-backend {vip} {} {:?}",
-                    backend.address, backend.weight
-                ));
-                let _ = reply.send(changed());
-            }
-            Request::RemoveBackend {
-                vip,
-                backend,
-                reply,
-            } => {
-                log(format!("remove-backend {vip} {backend}"));
-                let _ = reply.send(changed());
-            }
-            Request::SetState {
-                vip,
-                backend,
-                state,
-                reply,
-            } => {
-                log(format!("set-state {vip} {backend} {state}"));
-                let _ = reply.send(changed());
-            }
-            Request::SetWeight {
-                vip,
-                backend,
-                weight,
-                reply,
-            } => {
-                log(format!("set-weight {vip} {backend} {weight}"));
-                let _ = reply.send(changed());
-            }
-            Request::Flows {
-                vip,
-                backend,
-                reply,
-            } => {
-                log(format!("flows {vip} {backend}"));
-                let _ = reply.send(Ok(FlowCount {
-                    vip,
-                    backend,
-                    active: 3,
-                    closing: 1,
-                    idle: 0,
-                    idle_timeout_secs: 300,
-                }));
-            }
-            Request::Explain { vip, client, reply } => {
-                log(format!("explain {vip} {client}"));
-                let _ = reply.send(Ok(Explain {
-                    vip,
-                    client,
-                    hash: HashMode::Source,
-                    slot: 7,
-                    ring_size: 65537,
-                    backend: Some("b1".into()),
-                    backend_address: Some("10.0.1.1".parse().unwrap()),
-                    flow_backend: None,
-                }));
-            }
-            Request::Teardown(r) => {
-                log("teardown".into());
-                let _ = r.send(changed());
-            }
+            other => answer_change(other, &log),
         }
+    }
+}
+
+/// A change as the log says it, the name [`change`] answers by, and the reply.
+type Change = (String, String, Reply<ChangeResult>);
+
+fn answer_change(req: Request, log: &impl Fn(String)) {
+    match describe(req) {
+        Ok((line, name, reply)) => {
+            log(line);
+            change(&name, reply);
+        }
+        Err(other) => answer_read(*other, log),
+    }
+}
+
+/// A change, or the request back if it is not one.
+fn describe(req: Request) -> Result<Change, Box<Request>> {
+    Ok(match req {
+        Request::AddService(s, r) => {
+            let line = format!(
+                "add-service {} {} {:?} {}",
+                s.address, s.port, s.protocol, s.pool
+            );
+            (line, String::new(), r)
+        }
+        Request::RemoveService { service, reply } => {
+            (format!("remove-service {service}"), service, reply)
+        }
+        Request::AddPool(p, r) => (
+            format!("add-pool {} {}", p.name, p.backends.len()),
+            p.name,
+            r,
+        ),
+        Request::RemovePool { pool, reply } => (format!("remove-pool {pool}"), pool, reply),
+        Request::Teardown(reply) => ("teardown".into(), String::new(), reply),
+        other => return describe_backend(other),
+    })
+}
+
+fn describe_backend(req: Request) -> Result<Change, Box<Request>> {
+    Ok(match req {
+        Request::AddBackend {
+            pool,
+            backend: b,
+            reply,
+        } => {
+            let line = format!("add-backend {pool} {} {:?}", b.address, b.weight);
+            (line, String::new(), reply)
+        }
+        Request::RemoveBackend {
+            pool,
+            backend: b,
+            reply,
+        } => (format!("remove-backend {pool} {b}"), b, reply),
+        Request::SetState {
+            pool,
+            backend: b,
+            state,
+            reply,
+        } => (format!("set-state {pool} {b} {state}"), b, reply),
+        Request::SetWeight {
+            pool,
+            backend: b,
+            weight,
+            reply,
+        } => (format!("set-weight {pool} {b} {weight}"), b, reply),
+        other => return Err(Box::new(other)),
+    })
+}
+
+fn answer_read(req: Request, log: &impl Fn(String)) {
+    match req {
+        Request::Flows {
+            pool,
+            backend,
+            reply,
+        } => {
+            log(format!("flows {pool} {backend}"));
+            let _ = reply.send(Ok(FlowCount {
+                pool,
+                backend,
+                active: 3,
+                closing: 1,
+                idle: 0,
+                idle_timeout_secs: 300,
+            }));
+        }
+        Request::Explain {
+            service,
+            client,
+            reply,
+        } => {
+            log(format!("explain {service} {client}"));
+            let _ = reply.send(Ok(Explain {
+                service,
+                client,
+                hash: HashMode::Source,
+                slot: 7,
+                ring_slots: 8191,
+                backend: Some("b1".into()),
+                backend_address: Some("10.0.1.1".parse().unwrap()),
+                flow_backend: None,
+            }));
+        }
+        other => panic!("the fake reconciler does not expect {other:?}"),
     }
 }

@@ -1,4 +1,5 @@
-//! Servers on temporary sockets, and raw HTTP/1.1 to them.
+//! `http::Servers` on a temporary socket (and, when asked, TCP ports) in
+//! front of a fake reconciler, and raw HTTP/1.1 to them.
 
 use std::{
     net::SocketAddr,
@@ -9,8 +10,13 @@ use std::{
     },
 };
 
-use lb_agent::api::server::{TcpApi, UnixApi};
+use lb_agent::{
+    events::EventBus,
+    http::{Ctx, Servers},
+    metrics::BuildInfo,
+};
 use lb_api::client::Client;
+use lb_config::AgentConfig;
 use serde_json::Value;
 use tokio::{
     io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _},
@@ -44,43 +50,91 @@ impl Drop for TempDir {
     }
 }
 
-/// A unix-socket API server with a fake reconciler behind it.
+/// What to start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Setup {
+    /// `false`: the reconciler is already gone.
+    pub(crate) reconciler: bool,
+    /// The TCP API on port 0 with this token file content.
+    pub(crate) token: Option<&'static str>,
+    /// The metrics listener on port 0.
+    pub(crate) metrics: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            reconciler: true,
+            token: None,
+            metrics: false,
+        }
+    }
+}
+
+/// The agent's HTTP server with a fake reconciler and a real event bus.
 pub(crate) struct Harness {
     pub(crate) dir: TempDir,
     pub(crate) socket: PathBuf,
+    pub(crate) api: Option<SocketAddr>,
+    pub(crate) metrics: Option<SocketAddr>,
+    pub(crate) bus: EventBus,
     seen: Seen,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// The agent settings of `setup`, under `dir`.
+pub(crate) fn agent_config(dir: &TempDir, setup: Setup) -> AgentConfig {
+    let token_file = setup.token.map(|t| {
+        let file = dir.0.join("token");
+        std::fs::write(&file, t).expect("writing the token file");
+        file
+    });
+    let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    AgentConfig {
+        // A parent that does not exist yet: bind creates it.
+        socket: dir.0.join("run/lb.sock"),
+        api_listen: token_file.is_some().then_some(any_port),
+        api_token_file: token_file,
+        metrics_listen: setup.metrics.then_some(any_port),
+        ..AgentConfig::default()
+    }
 }
 
 impl Harness {
     pub(crate) async fn start() -> Harness {
-        Harness::start_with(true).await
+        Harness::with(Setup::default()).await
     }
 
-    /// `reconciler: false`: the reconciler is already gone.
-    pub(crate) async fn start_with(reconciler: bool) -> Harness {
+    pub(crate) async fn with(setup: Setup) -> Harness {
         let dir = TempDir::new();
-        // A parent that does not exist yet: bind creates it.
-        let socket = dir.0.join("run/lb.sock");
+        let agent = agent_config(&dir, setup);
         let seen = Seen::default();
         let (tx, rx) = mpsc::channel();
-        if reconciler {
+        if setup.reconciler {
             let seen = seen.clone();
             std::thread::spawn(move || fake_reconciler(rx, seen));
         } else {
             drop(rx);
         }
-        let api = UnixApi::bind(&socket)
-            .await
-            .expect("binding the API socket");
+        let servers = Servers::bind(&agent).await.expect("binding the servers");
+        let (api, metrics) = (servers.api_addr(), servers.metrics_addr());
+        let bus = EventBus::new();
+        let ctx = Ctx {
+            requests: tx,
+            events: bus.clone(),
+            build: BuildInfo::current(),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(api.serve(tx, async move {
+        let server = tokio::spawn(servers.serve(ctx, async move {
             let _ = stopped.await;
         }));
         Harness {
             dir,
-            socket,
+            socket: agent.socket,
+            api,
+            metrics,
+            bus,
             seen,
             stop: Some(stop),
             server: Some(server),
@@ -95,11 +149,18 @@ impl Harness {
         self.seen.lock().unwrap().clone()
     }
 
+    /// One request over the unix socket.
     pub(crate) async fn raw(&self, request: &[u8]) -> Reply {
         let stream = UnixStream::connect(&self.socket)
             .await
             .expect("connecting to the socket");
         exchange(stream, request).await
+    }
+
+    /// One request to a TCP listener.
+    pub(crate) async fn tcp(addr: Option<SocketAddr>, request: &[u8]) -> Reply {
+        let addr = addr.expect("that listener was not started");
+        exchange(TcpStream::connect(addr).await.unwrap(), request).await
     }
 
     /// Stops the server and waits for it.
@@ -109,8 +170,7 @@ impl Harness {
             .take()
             .unwrap()
             .await
-            .unwrap()
-            .expect("server ended with an error");
+            .expect("the server panicked");
     }
 }
 
@@ -122,12 +182,12 @@ impl Drop for Harness {
     }
 }
 
-/// A raw HTTP answer.
+/// A raw HTTP answer (not chunked).
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
     head: String,
-    pub(crate) body: Value,
+    pub(crate) text: String,
 }
 
 impl Reply {
@@ -138,16 +198,18 @@ impl Reply {
         })
     }
 
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("{e}: {:?}", self.text))
+    }
+
     /// The reason of an error body, asserting its code matches the status.
-    pub(crate) fn reason(&self) -> &str {
-        assert_eq!(
-            self.body["error"]["code"], self.status,
-            "error body: {:?}",
-            self.body
-        );
-        self.body["error"]["reason"]
+    pub(crate) fn reason(&self) -> String {
+        let body = self.json();
+        assert_eq!(body["error"]["code"], self.status, "error body: {body:?}");
+        body["error"]["reason"]
             .as_str()
             .expect("an error reason")
+            .to_owned()
     }
 }
 
@@ -169,55 +231,22 @@ pub(crate) async fn exchange(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
-    };
     Reply {
         status,
         head: head.to_owned(),
-        body,
+        text: body.to_owned(),
     }
 }
 
 pub(crate) fn request(method: &str, path: &str, body: &str) -> Vec<u8> {
+    with_headers(method, path, "", body)
+}
+
+/// A request with extra header lines (each ending in `\r\n`).
+pub(crate) fn with_headers(method: &str, path: &str, headers: &str, body: &str) -> Vec<u8> {
     format!(
-        "{method} {path} HTTP/1.1\r\nHost: lb\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: lb\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
-}
-
-pub(crate) async fn tcp_server(
-    token: &str,
-) -> (
-    SocketAddr,
-    Seen,
-    oneshot::Sender<()>,
-    JoinHandle<std::io::Result<()>>,
-) {
-    let seen = Seen::default();
-    let (tx, rx) = mpsc::channel();
-    {
-        let seen = seen.clone();
-        std::thread::spawn(move || fake_reconciler(rx, seen));
-    }
-    let api = TcpApi::bind("127.0.0.1:0".parse().unwrap(), token.into())
-        .await
-        .expect("binding TCP");
-    let addr = api.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(api.serve(tx, async move {
-        let _ = stopped.await;
-    }));
-    (addr, seen, stop, server)
-}
-
-pub(crate) async fn tcp_raw(addr: SocketAddr, auth: Option<&str>) -> Reply {
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    let req = format!("GET /v1/status HTTP/1.1\r\nHost: lb\r\n{auth}Connection: close\r\n\r\n");
-    exchange(TcpStream::connect(addr).await.unwrap(), req.as_bytes()).await
 }

@@ -4,216 +4,251 @@
 use super::errors;
 use crate::parse;
 
-/// Lines 1-3 of most cases: one interface, then the VIP list.
-const HEAD: &str = "interfaces:\n  - name: eth0\nvips:\n";
-/// A valid VIP at lines 4-7 (backend address value at 7:18).
-const VIP: &str = "  - address: 10.0.0.1\n    port: 80\n    backends:\n      - address: 10.0.1.1\n";
+/// Lines 1-5 of most cases: one interface, then pool `p` up to its backend list.
+const HEAD: &str = "interfaces:\n  - name: eth0\npools:\n  p:\n    backends:\n";
+/// A valid backend at line 6 (address value at 6:18); keys of it can follow.
+const BACKEND: &str = "      - address: 10.0.1.1\n";
+/// `services:` with a valid service at lines `n..n+3` (address value at n+1:14),
+/// keys of it can follow.
+const SERVICE: &str = "services:\n  - address: 10.0.0.1\n    port: 80\n    pool: p\n";
+
+/// The usual file: head, one backend (line 6), the service (lines 7-10), then `tail`
+/// as more keys of the service.
+fn file(backend_keys: &str, service_keys: &str) -> String {
+    format!("{HEAD}{BACKEND}{backend_keys}{SERVICE}{service_keys}")
+}
 
 #[test]
 fn each_kind_of_error_is_located() {
     let cases: Vec<(&str, String, (usize, usize), &str)> = vec![
         (
             "unknown top-level key",
-            format!("bogus: 1\n{HEAD}{VIP}"),
+            format!("bogus: 1\n{}", file("", "")),
             (1, 1),
-            "unknown key `bogus`, expected one of `agent`",
+            "unknown key `bogus`, expected one of `agent`, `interfaces`, `pools`, `services`",
         ),
         (
             "unknown key in a backend",
-            format!("{HEAD}{VIP}        wieght: 2\n"),
-            (8, 9),
+            file("        wieght: 2\n", ""),
+            (7, 9),
             "unknown key `wieght`",
         ),
         (
+            "unknown key in a pool",
+            format!("{HEAD}{BACKEND}    check: {{}}\n{SERVICE}"),
+            (7, 5),
+            "unknown key `check`, expected `backends`",
+        ),
+        (
             "unknown agent key",
-            format!("agent:\n  sockett: /x\n{HEAD}{VIP}"),
+            format!("agent:\n  sockett: /x\n{}", file("", "")),
             (2, 3),
             "unknown key `sockett`",
         ),
         (
             "wrong type",
-            format!("{HEAD}  - address: 10.0.0.1\n    port: eighty\n    backends: []\n"),
-            (5, 11),
+            format!("{HEAD}{BACKEND}services:\n  - address: 10.0.0.1\n    port: eighty\n    pool: p\n"),
+            (9, 11),
             "invalid type: string \"eighty\", expected an integer",
         ),
         (
             "wrong type for a list",
-            format!("interfaces: eth0\nvips:\n{VIP}"),
+            format!("interfaces: eth0\npools: {{p: {{backends: [{{address: 10.0.1.1}}]}}}}\n{SERVICE}"),
             (1, 13),
             "expected a sequence",
         ),
         (
+            "pools not a mapping",
+            format!("interfaces: [{{name: eth0}}]\npools: [web]\n{SERVICE}"),
+            (2, 8),
+            "`pools` is a mapping of pool name to pool",
+        ),
+        (
             "bad IP",
-            format!("{HEAD}  - address: 10.0.0.300\n    port: 80\n"),
-            (4, 14),
+            format!("{HEAD}{BACKEND}services:\n  - address: 10.0.0.300\n    port: 80\n    pool: p\n"),
+            (8, 14),
             "`10.0.0.300` is not an IPv4 or IPv6 address",
         ),
         (
             "bad enum value",
-            format!("{HEAD}{VIP}    protocol: sctp\n"),
-            (8, 15),
+            file("", "    protocol: sctp\n"),
+            (11, 15),
             "unknown variant `sctp`, expected `tcp` or `udp`",
         ),
         (
             "enum of the wrong type",
-            format!("{HEAD}{VIP}    protocol: 6\n"),
-            (8, 15),
+            file("", "    protocol: 6\n"),
+            (11, 15),
             "invalid type: integer `6`, expected `tcp` or `udp`",
         ),
         (
             "unsupported mode",
-            format!("{HEAD}{VIP}    mode: nat\n"),
-            (8, 11),
+            file("", "    mode: nat\n"),
+            (11, 11),
             "mode `nat` is not supported yet",
         ),
         (
-            "duplicate VIP",
-            format!("{HEAD}{VIP}{VIP}"),
-            (8, 14),
-            "VIP 10.0.0.1:80/tcp is defined twice (first at line 4)",
+            "duplicate service",
+            format!("{}{}", file("", ""), &SERVICE["services:\n".len()..]),
+            (11, 14),
+            "service 10.0.0.1:80/tcp is defined twice (first at line 8)",
         ),
         (
-            "duplicate VIP name",
+            "duplicate service name",
             format!(
-                "{HEAD}  - {{name: a, address: 10.0.0.1, port: 80}}\n  - {{name: a, address: 10.0.0.2, port: 80}}\n"
+                "{HEAD}{BACKEND}services:\n  - {{name: a, address: 10.0.0.1, port: 80, pool: p}}\n  - {{name: a, address: 10.0.0.2, port: 80, pool: p}}\n"
             ),
-            (5, 12),
-            "VIP name `a` is used twice (first at line 4)",
+            (9, 12),
+            "service name `a` is used twice (first at line 8)",
+        ),
+        (
+            "missing pool",
+            format!("{HEAD}{BACKEND}services:\n  - address: 10.0.0.1\n    port: 80\n"),
+            (8, 5),
+            "missing required key `pool`",
+        ),
+        (
+            "unknown pool",
+            format!("{HEAD}{BACKEND}services:\n  - {{address: 10.0.0.1, port: 80, pool: q}}\n"),
+            (8, 41),
+            "unknown pool `q` (pools: p)",
+        ),
+        (
+            "bad pool name",
+            "interfaces: [{name: eth0}]\npools:\n  'a b': {backends: []}\n".to_owned(),
+            (3, 3),
+            "pool name `a b` contains ' '",
         ),
         (
             "port mismatch in DR",
-            format!("{HEAD}{VIP}        port: 8080\n"),
-            (8, 15),
+            file("        port: 8080\n", ""),
+            (7, 15),
             "DR mode cannot change ports",
         ),
         (
-            "port on an all-ports VIP",
-            format!(
-                "{HEAD}  - address: 10.0.0.1\n    port: 0\n    backends: [{{address: 10.0.1.1, port: 80}}]\n"
-            ),
-            (6, 42),
+            "port on an all-ports service",
+            format!("{HEAD}      - {{address: 10.0.1.1, port: 80}}\nservices:\n  - {{address: 10.0.0.1, port: 0, pool: p}}\n"),
+            (6, 35),
             "serves every port",
         ),
         (
             "non-prime ring",
-            format!("{HEAD}{VIP}    ring_size: 65536\n"),
-            (8, 16),
+            file("", "    ring_size: 65536\n"),
+            (11, 16),
             "ring_size 65536 is not prime (Maglev needs a prime; the next one is 65537)",
         ),
         (
+            "ring neither auto nor a number",
+            file("", "    ring_size: big\n"),
+            (11, 16),
+            "expected `auto` or a prime number",
+        ),
+        (
             "ring too large",
-            format!("{HEAD}{VIP}    ring_size: 2000000\n"),
-            (8, 16),
+            file("", "    ring_size: 2000000\n"),
+            (11, 16),
             "ring_size 2000000 is out of range 1..=1048573",
         ),
         (
             "ring too small",
-            format!(
-                "{HEAD}{VIP}      - address: 10.0.1.2\n      - address: 10.0.1.3\n    ring_size: 2\n"
-            ),
-            (10, 16),
-            "ring_size 2 is smaller than the number of backends (3)",
+            file("      - address: 10.0.1.2\n      - address: 10.0.1.3\n", "    ring_size: 2\n"),
+            (13, 16),
+            "ring_size 2 of service `10.0.0.1:80/tcp` is smaller than its pool's number of backends (3)",
         ),
         (
             "weight out of range",
-            format!("{HEAD}{VIP}        weight: 70000\n"),
-            (8, 17),
+            file("        weight: 70000\n", ""),
+            (7, 17),
             "weight 70000 is out of range 0..=65535",
         ),
         (
             "negative weight",
-            format!("{HEAD}{VIP}        weight: -1\n"),
-            (8, 17),
+            file("        weight: -1\n", ""),
+            (7, 17),
             "weight -1 is out of range 0..=65535",
         ),
         (
             "unknown interface",
-            format!("{HEAD}{VIP}        interface: eth9\n"),
-            (8, 20),
+            file("        interface: eth9\n", ""),
+            (7, 20),
             "unknown interface `eth9` (known: eth0)",
         ),
         (
             "reserved section",
-            format!("health:\n  checks: []\n{HEAD}{VIP}"),
+            format!("health:\n  checks: []\n{}", file("", "")),
             (1, 1),
             "`health` is not supported yet",
         ),
         (
             "missing address",
-            format!("{HEAD}  - port: 80\n"),
-            (4, 5),
+            format!("{HEAD}{BACKEND}services:\n  - {{port: 80, pool: p}}\n"),
+            (8, 5),
             "missing required key `address`",
         ),
         (
             "state down",
-            format!("{HEAD}{VIP}        state: down\n"),
-            (8, 16),
+            file("        state: down\n", ""),
+            (7, 16),
             "state `down` is set by health checks",
         ),
         (
-            "link-local VIP",
-            format!("{HEAD}  - {{address: 'fe80::1', port: 80}}\n"),
-            (4, 15),
+            "link-local service",
+            format!("{HEAD}{BACKEND}services:\n  - {{address: 'fe80::1', port: 80, pool: p}}\n"),
+            (8, 15),
             "link-local",
         ),
         (
             "multicast backend",
-            format!(
-                "{HEAD}  - {{address: 10.0.0.1, port: 80, backends: [{{address: 224.0.0.5}}]}}\n"
-            ),
-            (4, 56),
+            format!("{HEAD}      - address: 224.0.0.5\n{SERVICE}"),
+            (6, 18),
             "multicast",
         ),
         (
-            "broadcast VIP",
-            format!("{HEAD}  - {{address: 255.255.255.255, port: 80}}\n"),
-            (4, 15),
+            "broadcast service",
+            format!("{HEAD}{BACKEND}services:\n  - {{address: 255.255.255.255, port: 80, pool: p}}\n"),
+            (8, 15),
             "broadcast",
         ),
         (
-            "unspecified VIP",
-            format!("{HEAD}  - {{address: 0.0.0.0, port: 80}}\n"),
-            (4, 15),
+            "unspecified service",
+            format!("{HEAD}{BACKEND}services:\n  - {{address: 0.0.0.0, port: 80, pool: p}}\n"),
+            (8, 15),
             "unspecified",
         ),
         (
-            "IPv4-mapped VIP",
-            format!("{HEAD}  - {{address: '::ffff:10.0.0.1', port: 80}}\n"),
-            (4, 15),
+            "IPv4-mapped service",
+            format!("{HEAD}{BACKEND}services:\n  - {{address: '::ffff:10.0.0.1', port: 80, pool: p}}\n"),
+            (8, 15),
             "write it as 10.0.0.1",
         ),
         (
             "family mismatch",
-            format!(
-                "{HEAD}  - {{address: 10.0.0.1, port: 80, backends: [{{address: '2001:db8::1'}}]}}\n"
-            ),
-            (4, 56),
-            "is IPv6 but VIP",
+            format!("{HEAD}      - address: '2001:db8::1'\n{SERVICE}"),
+            (6, 18),
+            "backend `2001:db8::1` (2001:db8::1) of pool `p` is IPv6 but service `10.0.0.1:80/tcp` is IPv4",
         ),
         (
-            "backend is the VIP",
-            format!(
-                "{HEAD}  - {{address: 10.0.0.1, port: 80, backends: [{{address: 10.0.0.1}}]}}\n"
-            ),
-            (4, 56),
-            "the VIP's own address",
+            "backend is the service",
+            format!("{HEAD}      - address: 10.0.0.1\n{SERVICE}"),
+            (6, 18),
+            "has the address of service",
         ),
         (
             "duplicate backend",
-            format!("{HEAD}{VIP}      - address: 10.0.1.1\n"),
-            (8, 18),
-            "backend 10.0.1.1 is listed twice in VIP `10.0.0.1:80/tcp` (first at line 7)",
+            file("      - address: 10.0.1.1\n", ""),
+            (7, 18),
+            "backend 10.0.1.1 is listed twice in pool `p` (first at line 6)",
         ),
         (
             "bad MAC",
-            format!("{HEAD}{VIP}        mac: 02:00:00:00:01\n"),
-            (8, 14),
+            file("        mac: 02:00:00:00:01\n", ""),
+            (7, 14),
             "`02:00:00:00:01` is not a MAC address",
         ),
         (
             "multicast MAC",
-            format!("{HEAD}{VIP}        mac: 01:00:5e:00:00:01\n"),
-            (8, 14),
+            file("        mac: 01:00:5e:00:00:01\n", ""),
+            (7, 14),
             "not a unicast station address",
         ),
         (
@@ -236,9 +271,15 @@ fn each_kind_of_error_is_located() {
         ),
         (
             "no interface",
-            format!("vips:\n{VIP}"),
-            (1, 1),
-            "VIPs need at least one interface",
+            format!("pools:\n  p:\n    backends:\n{BACKEND}{SERVICE}"),
+            (5, 1),
+            "services need at least one interface",
+        ),
+        (
+            "schema v1",
+            "interfaces: [{name: eth0}]\nvips:\n  - {name: web, address: 10.0.0.1, port: 80, backends: [{address: 10.0.1.1}]}\n".to_owned(),
+            (2, 1),
+            "`vips:` is the schema v1 layout",
         ),
         (
             "api without token",
@@ -284,8 +325,8 @@ fn each_kind_of_error_is_located() {
         ),
         (
             "non-string key",
-            format!("{HEAD}{VIP}    80: x\n"),
-            (8, 5),
+            file("", "    80: x\n"),
+            (11, 5),
             "key `80` is not a name",
         ),
         (
@@ -296,13 +337,13 @@ fn each_kind_of_error_is_located() {
         ),
         (
             "backend not a mapping",
-            format!("{HEAD}{VIP}      - 10.0.1.2\n"),
-            (8, 9),
+            file("      - 10.0.1.2\n", ""),
+            (7, 9),
             "expected a backend",
         ),
         (
             "merged unknown key",
-            format!("base: &b {{weight: 2}}\n{HEAD}{VIP}        <<: *b\n"),
+            format!("base: &b {{weight: 2}}\n{}", file("        <<: *b\n", "")),
             (1, 1),
             "unknown key `base`",
         ),
@@ -325,35 +366,37 @@ fn every_error_of_a_file_is_reported_in_order() {
     let text = "\
 interfaces:
   - name: eth0
-vips:
-  - address: 10.0.0.1
-    port: 80
+pools:
+  a:
     backends:
       - address: 10.0.1.1
         weight: lots
         colour: red
       - address: 10.0.1.2
+  b:
+    backends:
+      - address: 10.0.2.1
+      - address: 10.0.2.x
+        state: sleeping
+services:
   - address: 10.0.0.2
     port: 80
     ring_size: 100
-    backends:
-      - address: 10.0.2.1
-      - address: 10.0.2.2
-      - address: 10.0.2.x
-        state: sleeping
+    pool: b
 colour: blue
 ";
     let d = parse(text, "lb.yaml").expect_err("invalid");
     let rendered = d.to_string();
     let want = "\
-lb.yaml:8:17: invalid type: string \"lots\", expected an integer
-lb.yaml:9:9: unknown key `colour`, expected one of `address`, `name`, `port`, `weight`, `state`, `interface`, `mac`
-lb.yaml:13:16: ring_size 100 is not prime (Maglev needs a prime; the next one is 101)
-lb.yaml:17:18: `10.0.2.x` is not an IPv4 or IPv6 address
-lb.yaml:18:16: unknown variant `sleeping`, expected one of `up`, `drain`, `maint`
-lb.yaml:19:1: unknown key `colour`, expected one of `agent`, `interfaces`, `vips`, `health`, `vrrp`, `l7`, `notify`";
+lb.yaml:4:3: warning: pool `a` is used by no service
+lb.yaml:7:17: invalid type: string \"lots\", expected an integer
+lb.yaml:8:9: unknown key `colour`, expected one of `address`, `name`, `port`, `weight`, `state`, `interface`, `mac`
+lb.yaml:13:18: `10.0.2.x` is not an IPv4 or IPv6 address
+lb.yaml:14:16: unknown variant `sleeping`, expected one of `up`, `drain`, `maint`
+lb.yaml:18:16: ring_size 100 is not prime (Maglev needs a prime; the next one is 101)
+lb.yaml:20:1: unknown key `colour`, expected one of `agent`, `interfaces`, `pools`, `services`, `health`, `vrrp`, `frontends`, `notify`";
     assert_eq!(rendered, want);
-    assert_eq!((d.error_count(), d.warning_count()), (6, 0));
+    assert_eq!((d.error_count(), d.warning_count()), (6, 1));
 }
 
 #[test]
@@ -389,55 +432,86 @@ fn cross_checks_survive_other_errors() {
     let text = "\
 interfaces:
   - name: eth0
-vips:
-  - name: web
-    address: 192.168.60.88
-    port: 80
-    lb_algo: sh
+pools:
+  web:
     backends:
       - name: web1
         address: 192.168.31.66
         port: 8080
       - name: web1
         address: 192.168.31.355
+        interface: eth1
+services:
+  - name: web
+    address: 192.168.60.88
+    port: 80
+    lb_algo: sh
+    pool: web
   - name: web
     address: 192.168.60.88
     port: 80
     ring_size: 65536
-    backends:
-      - address: 192.168.31.66
-        interface: eth1
+    pool: web
 ";
     let got: Vec<(usize, usize, String)> = errors(text);
     let at: Vec<(usize, usize)> = got.iter().map(|(l, c, _)| (*l, *c)).collect();
     assert_eq!(
         at,
         [
-            (7, 5),
-            (11, 15),
-            (12, 15),
-            (13, 18),
-            (14, 11),
-            (15, 14),
-            (17, 16),
-            (20, 20)
+            (8, 15),
+            (9, 15),
+            (10, 18),
+            (11, 20),
+            (16, 5),
+            (18, 11),
+            (19, 14),
+            (21, 16)
         ],
         "{got:#?}"
     );
+    // The first service has an unknown key, yet its cross-check runs: web1's
+    // port does not suit it.
+    assert!(got[0].2.contains("DR mode cannot change ports"));
     assert!(
-        got[2]
+        got[1]
             .2
-            .starts_with("backend name `web1` is used twice in VIP `web` (first at line 9)")
-    );
-    assert!(
-        got[4]
-            .2
-            .starts_with("VIP name `web` is used twice (first at line 4)")
+            .starts_with("backend name `web1` is used twice in pool `web` (first at line 6)")
     );
     assert!(
         got[5]
             .2
-            .starts_with("VIP 192.168.60.88:80/tcp is defined twice (first at line 5)")
+            .starts_with("service name `web` is used twice (first at line 13)")
+    );
+    assert!(
+        got[6]
+            .2
+            .starts_with("service 192.168.60.88:80/tcp is defined twice (first at line 14)")
+    );
+}
+
+#[test]
+fn a_backend_that_cannot_serve_a_service_is_named_at_its_own_line() {
+    // The pool is fine on its own; the DR service on 443 cannot reach web1's 80.
+    let text = "\
+interfaces: [{name: eth0}]
+pools:
+  web:
+    backends:
+      - {name: web1, address: 10.0.1.1, port: 80}
+      - {name: web2, address: 10.0.1.2}
+services:
+  - {name: http, address: 10.0.0.1, port: 80, pool: web}
+  - {name: https, address: 10.0.0.1, port: 443, pool: web}
+";
+    let got = errors(text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!((got[0].0, got[0].1), (5, 47));
+    assert!(
+        got[0].2.contains(
+            "backend `web1` of pool `web` listens on port 80 but service `https` is on port 443"
+        ),
+        "{}",
+        got[0].2
     );
 }
 
@@ -446,22 +520,26 @@ fn limits_are_enforced_at_the_first_entry_past_them() {
     use lb_common::consts::{MAX_BACKENDS, MAX_VIPS};
     let ip = |i: u32| std::net::Ipv4Addr::from(0x0a01_0000 + i);
 
-    let mut text = format!("{HEAD}  - address: 10.0.0.1\n    port: 80\n    backends:\n");
-    for i in 0..=MAX_BACKENDS {
+    // Two services over one pool of MAX_BACKENDS / 2 + 1 backends: the second
+    // takes the data path past its limit.
+    let half = MAX_BACKENDS / 2 + 1;
+    let mut text = HEAD.to_owned();
+    for i in 0..half {
         text.push_str(&format!("      - address: {}\n", ip(i)));
     }
+    text.push_str("services:\n  - {address: 10.0.0.1, port: 80, pool: p}\n  - {address: 10.0.0.1, port: 443, pool: p}\n");
     let got = errors(&text);
     assert_eq!(got.len(), 1, "{got:?}");
-    // Backend i sits on line 7 + i.
-    assert_eq!((got[0].0, got[0].1), (7 + MAX_BACKENDS as usize, 9));
+    let line = 5 + half as usize + 3;
+    assert_eq!((got[0].0, got[0].1), (line, 42));
     assert!(got[0].2.contains("too many backends"), "{}", got[0].2);
 
-    let mut text = HEAD.to_owned();
+    let mut text = format!("{HEAD}{BACKEND}services:\n");
     for i in 0..=MAX_VIPS {
-        text.push_str(&format!("  - {{address: {}, port: 80}}\n", ip(i)));
+        text.push_str(&format!("  - {{address: {}, port: 80, pool: p}}\n", ip(i)));
     }
     let got = errors(&text);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!((got[0].0, got[0].1), (4 + MAX_VIPS as usize, 5));
-    assert!(got[0].2.contains("too many VIPs"), "{}", got[0].2);
+    assert_eq!((got[0].0, got[0].1), (8 + MAX_VIPS as usize, 5));
+    assert!(got[0].2.contains("too many services"), "{}", got[0].2);
 }

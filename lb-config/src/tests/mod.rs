@@ -42,24 +42,41 @@ agent:
 interfaces:
   - name: eth0
   - {name: eth1, xdp_mode: generic}
-vips:
-  - name: web
-    address: 10.77.100.1
-    port: 80
-    hash: source-port
-    ring_size: 1009
+pools:
+  web:
     backends:
       - {address: 10.77.0.101, name: b1, port: 80, weight: 3, interface: eth1, mac: '02:00:00:00:00:01'}
       - {address: 10.77.0.102, state: drain, weight: 0}
-  - address: 2001:db8::1
-    port: 0
-    protocol: udp
+  dns6:
     backends:
       - address: 2001:db8::10
         state: maint
         port: 0
       - address: 2001:db8::11
+services:
+  - name: web
+    address: 10.77.100.1
+    port: 80
+    hash: source-port
+    ring_size: 1009
+    pool: web
+  - address: 2001:db8::1
+    port: 0
+    protocol: udp
+    pool: dns6
 ";
+
+fn backend(name: &str, address: &str) -> BackendConfig {
+    BackendConfig {
+        name: name.into(),
+        address: ip(address),
+        port: None,
+        weight: 1,
+        state: AdminState::Up,
+        interface: None,
+        mac: None,
+    }
+}
 
 #[test]
 fn full_file_builds_the_expected_model() {
@@ -87,89 +104,94 @@ fn full_file_builds_the_expected_model() {
                 xdp_mode: XdpMode::Generic,
             },
         ],
-        vips: vec![
-            VipConfig {
+        pools: vec![
+            PoolConfig {
+                name: "web".into(),
+                backends: vec![
+                    BackendConfig {
+                        port: Some(80),
+                        weight: 3,
+                        interface: Some("eth1".into()),
+                        mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+                        ..backend("b1", "10.77.0.101")
+                    },
+                    BackendConfig {
+                        weight: 0,
+                        state: AdminState::Drain,
+                        ..backend("10.77.0.102", "10.77.0.102")
+                    },
+                ],
+            },
+            PoolConfig {
+                name: "dns6".into(),
+                backends: vec![
+                    BackendConfig {
+                        port: Some(0),
+                        state: AdminState::Maint,
+                        ..backend("2001:db8::10", "2001:db8::10")
+                    },
+                    backend("2001:db8::11", "2001:db8::11"),
+                ],
+            },
+        ],
+        services: vec![
+            ServiceConfig {
                 name: "web".into(),
                 address: ip("10.77.100.1"),
                 port: 80,
                 protocol: Protocol::Tcp,
                 mode: Mode::Dr,
                 hash: HashMode::SourcePort,
-                ring_size: 1009,
-                backends: vec![
-                    BackendConfig {
-                        name: "b1".into(),
-                        address: ip("10.77.0.101"),
-                        port: Some(80),
-                        weight: 3,
-                        state: AdminState::Up,
-                        interface: Some("eth1".into()),
-                        mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
-                    },
-                    BackendConfig {
-                        name: "10.77.0.102".into(),
-                        address: ip("10.77.0.102"),
-                        port: None,
-                        weight: 0,
-                        state: AdminState::Drain,
-                        interface: None,
-                        mac: None,
-                    },
-                ],
+                ring_size: RingSize::Fixed(1009),
+                pool: "web".into(),
             },
-            VipConfig {
+            ServiceConfig {
                 name: "[2001:db8::1]:0/udp".into(),
                 address: ip("2001:db8::1"),
                 port: 0,
                 protocol: Protocol::Udp,
                 mode: Mode::Dr,
                 hash: HashMode::Source,
-                ring_size: lb_common::consts::DEFAULT_RING_SIZE,
-                backends: vec![
-                    BackendConfig {
-                        name: "2001:db8::10".into(),
-                        address: ip("2001:db8::10"),
-                        port: Some(0),
-                        weight: 1,
-                        state: AdminState::Maint,
-                        interface: None,
-                        mac: None,
-                    },
-                    BackendConfig {
-                        name: "2001:db8::11".into(),
-                        address: ip("2001:db8::11"),
-                        port: None,
-                        weight: 1,
-                        state: AdminState::Up,
-                        interface: None,
-                        mac: None,
-                    },
-                ],
+                ring_size: RingSize::Auto,
+                pool: "dns6".into(),
             },
         ],
     };
     assert_eq!(checked.config, want);
     // 1009 slots for 2 backends is fine; no other warning applies.
     assert_eq!(checked.warnings, vec![]);
-    assert_eq!(want.vips[1].key().to_string(), "[2001:db8::1]:0/udp");
-    assert_eq!(want.vips[0].protocol.number(), 6);
-    assert_eq!(want.vips[1].protocol.number(), 17);
+    assert_eq!(want.services[1].key().to_string(), "[2001:db8::1]:0/udp");
+    assert_eq!(
+        "[2001:db8::1]:0/udp".parse::<ServiceKey>(),
+        Ok(want.services[1].key())
+    );
+    assert_eq!(
+        "2001:db8::1:0/udp".parse::<ServiceKey>(),
+        Ok(want.services[1].key())
+    );
+    assert_eq!(want.services[0].protocol.number(), 6);
+    assert_eq!(want.services[1].protocol.number(), 17);
+    assert_eq!(
+        want.services[1].ring_slots(2),
+        lb_common::ring_size::auto(2)
+    );
+    assert_eq!(want.services[0].ring_slots(2), 1009);
 }
 
 #[test]
 fn defaults_apply() {
     let c = ok(
-        "interfaces: [{name: eth0}]\nvips:\n  - {address: 10.0.0.1, port: 443, backends: [{address: 10.0.1.1}]}\n",
+        "interfaces: [{name: eth0}]\npools: {p: {backends: [{address: 10.0.1.1}]}}\nservices:\n  - {address: 10.0.0.1, port: 443, pool: p}\n",
     );
     assert_eq!(c.config.agent, AgentConfig::default());
-    let v = &c.config.vips[0];
+    let v = &c.config.services[0];
     assert_eq!(v.name, "10.0.0.1:443/tcp");
     assert_eq!(
         (v.protocol, v.mode, v.hash),
         (Protocol::Tcp, Mode::Dr, HashMode::Source)
     );
-    assert_eq!(v.ring_size, lb_common::consts::DEFAULT_RING_SIZE);
-    let b = &v.backends[0];
+    assert_eq!(v.ring_size, RingSize::Auto);
+    let b = &c.config.pools[0].backends[0];
     assert_eq!(
         (b.name.as_str(), b.port, b.weight, b.state),
         ("10.0.1.1", None, DEFAULT_WEIGHT, AdminState::Up)
@@ -178,16 +200,36 @@ fn defaults_apply() {
 }
 
 #[test]
+fn a_pool_shared_by_two_services_is_defined_once() {
+    let c = ok("interfaces: [{name: eth0}]
+pools:
+  web:
+    backends: [{name: web1, address: 10.0.1.1}, {name: web2, address: 10.0.1.2, state: drain}]
+services:
+  - {name: http, address: 10.0.0.1, port: 80, pool: web}
+  - {name: https, address: 10.0.0.1, port: 443, pool: web}
+");
+    assert_eq!(c.config.pools.len(), 1);
+    assert!(c.config.services.iter().all(|s| s.pool == "web"));
+    let pool = c.config.pool("web").expect("pool");
+    assert_eq!(
+        pool.backend("web2").map(|b| b.state),
+        Some(AdminState::Drain)
+    );
+    assert_eq!(c.config.services[1].backend_port(&pool.backends[0]), 443);
+}
+
+#[test]
 fn defaults_doc_parses_into_the_defaults() {
     let c = ok(DEFAULTS_DOC);
     assert_eq!(c.config.agent, AgentConfig::default());
-    let v = &c.config.vips[0];
+    let v = &c.config.services[0];
     assert_eq!(
         (v.protocol, v.mode, v.hash),
         (Protocol::Tcp, Mode::Dr, HashMode::Source)
     );
-    assert_eq!(v.ring_size, lb_common::consts::DEFAULT_RING_SIZE);
-    let b = &v.backends[0];
+    assert_eq!(v.ring_size, RingSize::Auto);
+    let b = &c.config.pools[0].backends[0];
     assert_eq!(
         (b.port, b.weight, b.state, &b.interface, b.mac),
         (None, DEFAULT_WEIGHT, AdminState::Up, &None, None)
@@ -216,42 +258,54 @@ fn empty_file_is_valid_with_a_warning() {
     assert_eq!(c.warnings.len(), 1);
     assert_eq!(
         c.warnings[0].to_string(),
-        "t.yaml:1:1: warning: no VIPs are configured: the data path will balance nothing"
+        "t.yaml:1:1: warning: no services are configured: the data path will balance nothing"
     );
 }
 
 #[test]
 fn warnings_are_located_and_do_not_fail() {
-    let text = "interfaces: [{name: eth0}]\nvips:\n  - address: 10.0.0.1\n    port: 80\n    ring_size: 101\n    backends:\n      - {address: 10.0.1.1, state: drain}\n      - {address: 10.0.1.2, weight: 0}\n  - {address: 10.0.0.2, port: 80, backends: []}\n";
+    let text = "interfaces: [{name: eth0}]
+pools:
+  a:
+    backends:
+      - {address: 10.0.1.1, state: drain}
+      - {address: 10.0.1.2, weight: 0}
+  empty: {backends: []}
+  spare:
+services:
+  - {address: 10.0.0.1, port: 80, ring_size: 101, pool: a}
+  - {address: 10.0.0.2, port: 80, pool: empty}
+";
     let c = ok(text);
     let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         w,
         vec![
-            "t.yaml:5:16: warning: ring_size 101 is under 100 slots per backend (2 backends): Maglev's spread will be uneven",
-            "t.yaml:6:5: warning: no backend of VIP `10.0.0.1:80/tcp` takes new flows (all drained, in maintenance or weight 0)",
-            "t.yaml:9:35: warning: VIP `10.0.0.2:80/tcp` has no backends: its traffic is dropped",
+            "t.yaml:8:3: warning: pool `spare` is used by no service",
+            "t.yaml:10:46: warning: ring_size 101 of service `10.0.0.1:80/tcp` is under 100 slots per backend (2 backends): Maglev's spread will be uneven (`auto` sizes it)",
+            "t.yaml:10:57: warning: no backend of pool `a` takes new flows (all drained, in maintenance or weight 0): service `10.0.0.1:80/tcp` drops new connections",
+            "t.yaml:11:41: warning: service `10.0.0.2:80/tcp` uses pool `empty`, which has no backends: its traffic is dropped",
         ]
     );
 }
 
 #[test]
 fn warnings_accompany_errors() {
-    let d = parse("interfaces: [{name: eth0}]\nvips:\n  - {address: 10.0.0.1, port: 80}\n  - {address: 10.0.0.1, port: 80}\n", "t.yaml")
+    let d = parse("interfaces: [{name: eth0}]\npools: {p: }\nservices:\n  - {address: 10.0.0.1, port: 80, pool: p}\n  - {address: 10.0.0.1, port: 80, pool: p}\n", "t.yaml")
         .expect_err("duplicate");
     assert_eq!((d.error_count(), d.warning_count()), (1, 2));
 }
 
 #[test]
 fn reserved_sections_may_be_empty() {
-    ok("health:\nvrrp: {}\nl7: []\nnotify: null\n");
+    ok("health:\nvrrp: {}\nfrontends: []\nnotify: null\n");
 }
 
 #[test]
 fn merge_keys_apply() {
-    let text = "interfaces: [{name: eth0}]\nvips:\n  - address: 10.0.0.1\n    port: 80\n    backends:\n      - &b {address: 10.0.1.1, weight: 5}\n      - {<<: *b, address: 10.0.1.2}\n";
+    let text = "interfaces: [{name: eth0}]\npools:\n  p:\n    backends:\n      - &b {address: 10.0.1.1, weight: 5}\n      - {<<: *b, address: 10.0.1.2}\nservices: [{address: 10.0.0.1, port: 80, pool: p}]\n";
     let c = ok(text);
-    assert_eq!(c.config.vips[0].backends[1].weight, 5);
+    assert_eq!(c.config.pools[0].backends[1].weight, 5);
 }
 
 #[test]
@@ -265,9 +319,11 @@ fn io_errors_name_the_file() {
 fn model_serializes_to_json() {
     let v = serde_json::to_value(ok(FULL).config).expect("json");
     assert_eq!(v["agent"]["flow_idle_timeout"], "1m30s");
-    assert_eq!(v["vips"][0]["hash"], "source-port");
-    assert_eq!(v["vips"][0]["backends"][0]["mac"], "02:00:00:00:00:01");
-    assert_eq!(v["vips"][0]["address"], "10.77.100.1");
+    assert_eq!(v["services"][0]["hash"], "source-port");
+    assert_eq!(v["services"][0]["ring_size"], 1009);
+    assert_eq!(v["services"][1]["ring_size"], "auto");
+    assert_eq!(v["pools"][0]["backends"][0]["mac"], "02:00:00:00:00:01");
+    assert_eq!(v["services"][0]["address"], "10.77.100.1");
 }
 
 #[test]
@@ -281,7 +337,6 @@ fn enums_display_as_spelled() {
         log::LevelFilter::from(LogLevel::Warn),
         log::LevelFilter::Warn
     );
-    assert_eq!(AdminState::Drain.abi(), lb_common::consts::state::DRAIN);
     assert_eq!(
         "02-00-00-00-00-0a".parse::<MacAddr>(),
         Ok(MacAddr([2, 0, 0, 0, 0, 10]))

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::diagnostic::Problems;
 use crate::model::MacAddr;
 use crate::positions::YamlPath;
+use crate::rules;
 
 /// Parses an address a VIP or backend can use: unicast, specified, and IPv4
 /// written as IPv4 (the data path stores IPv4 as `::ffff:a.b.c.d`, so an
@@ -15,23 +16,12 @@ pub(super) fn address(text: &str, what: &str, at: &YamlPath, p: &mut Problems) -
         p.error(at, format!("`{text}` is not an IPv4 or IPv6 address"));
         return None;
     };
-    let why = match ip {
-        IpAddr::V4(a) if a.is_unspecified() => Some("the unspecified address".to_owned()),
-        IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address".to_owned()),
-        IpAddr::V4(a) if a.is_multicast() => Some("a multicast address".to_owned()),
-        IpAddr::V6(a) if a.is_unspecified() => Some("the unspecified address".to_owned()),
-        IpAddr::V6(a) if a.is_multicast() => Some("a multicast address".to_owned()),
-        IpAddr::V6(a) => a
-            .to_ipv4_mapped()
-            .map(|v4| format!("IPv4-mapped; write it as {v4}")),
-        IpAddr::V4(_) => None,
-    };
-    match why {
-        Some(why) => {
-            p.error(at, format!("{what} address {ip} is {why}"));
+    match rules::check_address(what, ip) {
+        Ok(()) => Some(ip),
+        Err(why) => {
+            p.error(at, why);
             None
         }
-        None => Some(ip),
     }
 }
 

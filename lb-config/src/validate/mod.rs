@@ -5,7 +5,8 @@
 
 mod address;
 mod backend;
-mod vip;
+mod pool;
+mod service;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -19,11 +20,12 @@ use super::model::*;
 use super::positions::YamlPath;
 use super::raw::{Broken, Each, Int, RawAgent, RawConfig, RawInterface};
 use address::socket_addr;
-use vip::vips;
+use pool::pools;
+use service::services;
 
 /// Checks the whole document and builds the model (meaningful only if no error
 /// was reported).
-pub(super) fn config(raw: RawConfig, broken: &Broken, p: &mut Problems) -> Config {
+pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems) -> Config {
     let root = YamlPath::root();
     for (name, value) in raw.reserved() {
         let empty = match value {
@@ -44,29 +46,72 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, p: &mut Problems) -> Confi
     let has_interfaces_key = raw.interfaces.is_some();
     let mut interfaces = interfaces(raw.interfaces.unwrap_or_default(), &interfaces_at, p);
     interfaces.complete &= !broken.contains("interfaces");
-    let vips_at = root.key("vips");
-    let has_vips_key = raw.vips.is_some();
-    let raw_vips = raw.vips.unwrap_or_default();
-    if raw_vips.is_empty() && !broken.contains("vips") {
-        let at = if has_vips_key { &vips_at } else { &root };
+    let mut pools = pools(raw.pools, &root.key("pools"), &interfaces, p);
+    pools.complete &= !broken.contains("pools");
+    let services_at = root.key("services");
+    let has_services_key = raw.services.is_some();
+    let raw_services = raw.services.unwrap_or_default();
+    if raw_services.is_empty() && !broken.contains("services") && !v1 {
+        let at = if has_services_key {
+            &services_at
+        } else {
+            &root
+        };
         p.warning(
             at,
-            "no VIPs are configured: the data path will balance nothing",
+            "no services are configured: the data path will balance nothing",
         );
-    } else if interfaces.names.is_empty() && interfaces.complete {
+    } else if interfaces.names.is_empty() && interfaces.complete && !raw_services.is_empty() {
         let at = if has_interfaces_key {
             &interfaces_at
         } else {
-            &vips_at
+            &services_at
         };
-        p.error_at_key(at, "VIPs need at least one interface for the XDP program (e.g. `interfaces: [{name: eth0}]`)");
+        p.error_at_key(at, "services need at least one interface for the XDP program (e.g. `interfaces: [{name: eth0}]`)");
     }
-    let vips = vips(raw_vips, &vips_at, &interfaces, p);
+    let (services, referenced) = services(raw_services, &services_at, &pools, p);
+    for pool in &pools.list {
+        if !referenced.contains(&pool.name)
+            && let Some((at, _)) = pools.at.get(&pool.name)
+        {
+            p.warning_at_key(at, format!("pool `{}` is used by no service", pool.name));
+        }
+    }
     Config {
         agent,
         interfaces: interfaces.list,
-        vips,
+        pools: pools.list,
+        services,
     }
+}
+
+/// Takes the `vips:` section of a schema v1 file (backends inside each VIP)
+/// out of the document, saying what replaced it; whether there was one.
+pub(super) fn take_schema_v1(doc: &mut Value, p: &mut Problems) -> bool {
+    let Some(vips) = doc.as_mapping_mut().and_then(|m| m.shift_remove("vips")) else {
+        return false;
+    };
+    let at = YamlPath::root().key("vips");
+    let first = vips
+        .as_sequence()
+        .and_then(|s| s.first())
+        .and_then(Value::as_mapping);
+    let name = first
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("web");
+    p.error_at_key(
+        &at,
+        format!(
+            "`vips:` is the schema v1 layout. Schema v2 names groups of backends once and lets \
+             services share them: move each VIP's `backends:` to `pools: {{<name>: {{backends: [...]}}}}` \
+             and list the VIP under `services:` with `pool: <name>` instead of `backends:` \
+             (e.g. `pools: {{{name}: {{backends: [...]}}}}` and `services: [{{name: {name}, address: ..., \
+             port: ..., pool: {name}}}]`). A backend's `state`, `weight`, `interface` and `mac` move \
+             with it; `ring_size` now defaults to `auto`. `lb-ctl config defaults` prints the whole schema."
+        ),
+    );
+    true
 }
 
 fn agent(raw: Option<RawAgent>, at: &YamlPath, p: &mut Problems) -> AgentConfig {
@@ -253,6 +298,27 @@ where
             ),
         );
         None
+    }
+}
+
+/// An explicit name that passes `check` (reported at `at` if not), or the
+/// default one.
+pub(super) fn name_or(
+    check: impl FnOnce(&str) -> Result<(), String>,
+    raw: Option<String>,
+    default: impl FnOnce() -> Option<String>,
+    at: &YamlPath,
+    p: &mut Problems,
+) -> Option<String> {
+    match raw {
+        Some(n) => match check(&n) {
+            Ok(()) => Some(n),
+            Err(why) => {
+                p.error(at, why);
+                None
+            }
+        },
+        None => default(),
     }
 }
 

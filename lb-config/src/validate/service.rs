@@ -1,73 +1,79 @@
-//! One VIP: its address, port, mode and ring, and the checks across VIPs
-//! (uniqueness of keys and names, the VIP limit).
+//! One service: its address, port, mode, ring and pool, and the checks
+//! across services (uniqueness of keys and names, the data path's limits)
+//! and between a service and the backends of its pool.
 
-use std::net::IpAddr;
+use std::collections::HashSet;
 
-use lb_common::consts::{DEFAULT_RING_SIZE, MAX_RING_SIZE, MAX_VIPS};
+use lb_common::consts::MAX_RING_SIZE;
 use lb_common::ring_size::is_prime;
 
 use super::address::address;
-use super::backend::backends;
-use super::{Identity, Interfaces, Registry, in_range};
+use super::pool::Pools;
+use super::{Identity, Registry, in_range, name_or};
 use crate::diagnostic::Problems;
 use crate::model::*;
 use crate::positions::YamlPath;
-use crate::raw::{Broken, Each, Int, RawVip};
+use crate::raw::{Broken, Each, RawRingSize, RawService};
+use crate::rules::{self, BackendProblem};
 
-/// Ring size per backend below which Maglev's spread gets visibly uneven: the
-/// Maglev paper (NSDI '16, §3.4) sizes tables at M > 100·N.
-const RING_SLOTS_PER_BACKEND: u64 = 100;
-
-pub(super) fn vips(
-    raw: Vec<Each<RawVip>>,
+/// The services that passed their checks, and the names of the pools any
+/// service names (valid or not).
+pub(super) fn services(
+    raw: Vec<Each<RawService>>,
     at: &YamlPath,
-    ifaces: &Interfaces,
+    pools: &Pools,
     p: &mut Problems,
-) -> Vec<VipConfig> {
+) -> (Vec<ServiceConfig>, HashSet<String>) {
     let mut out = Vec::new();
+    let mut referenced = HashSet::new();
     let mut seen = Registry::new();
-    let mut backends_total: u64 = 0;
+    let mut entries = 0usize;
     for (i, each) in raw.into_iter().enumerate() {
         let at = at.index(i);
-        if i == MAX_VIPS as usize {
-            p.error(
-                &at,
-                format!("too many VIPs: the data path holds at most {MAX_VIPS}"),
-            );
+        if let (Err(why), Ok(())) = (
+            rules::check_service_count(i + 1),
+            rules::check_service_count(i),
+        ) {
+            p.error(&at, why);
         }
         let Some((raw, broken)) = each.parse(&at, p) else {
             continue;
         };
-        let (id, vip) = vip(raw, &broken, &at, ifaces, &mut backends_total, p);
+        referenced.extend(raw.pool.clone());
+        let (id, svc) = service(raw, &broken, &at, pools, p);
         seen.check(
             id,
             &at,
-            |key| format!("VIP {key} is defined twice"),
-            |name| format!("VIP name `{name}` is used twice"),
+            |key| format!("service {key} is defined twice"),
+            |name| format!("service name `{name}` is used twice"),
             p,
         );
-        out.extend(vip);
+        if let Some(svc) = svc {
+            let pool = pools.list.iter().find(|x| x.name == svc.pool);
+            let before = entries;
+            entries += pool.map_or(0, |x| x.backends.len());
+            if let (Err(why), Ok(())) = (
+                rules::check_backend_entries(entries),
+                rules::check_backend_entries(before),
+            ) {
+                p.error(&at.key("pool"), why);
+            }
+            out.push(svc);
+        }
     }
-    out
+    (out, referenced)
 }
 
-/// Everything a backend's checks need to know about its VIP.
-pub(super) struct VipContext<'a> {
-    pub name: &'a str,
-    pub address: Option<IpAddr>,
-    pub port: Option<u16>,
-}
-
-/// Checks one VIP and its backends. The model is `None` if anything is wrong,
-/// including shape errors already reported (`broken`).
-fn vip(
-    raw: RawVip,
+/// Checks one service, and the backends of its pool against it. The model
+/// is `None` if anything is wrong, including shape errors already reported
+/// (`broken`).
+fn service(
+    raw: RawService,
     broken: &Broken,
     at: &YamlPath,
-    ifaces: &Interfaces,
-    total: &mut u64,
+    pools: &Pools,
     p: &mut Problems,
-) -> (Identity<VipKey>, Option<VipConfig>) {
+) -> (Identity<ServiceKey>, Option<ServiceConfig>) {
     let address = match &raw.address {
         None => {
             if !broken.contains("address") {
@@ -75,17 +81,15 @@ fn vip(
             }
             None
         }
-        Some(s) => match address(s, "VIP", &at.key("address"), p) {
-            // A link-local address means nothing off its link and needs a
-            // scope the data path's key has no room for.
-            Some(IpAddr::V6(v6)) if v6.is_unicast_link_local() => {
-                p.error(
-                    &at.key("address"),
-                    format!("VIP address {v6} is link-local; VIPs must be routable"),
-                );
-                None
-            }
-            a => a,
+        Some(s) => match address(s, "service", &at.key("address"), p) {
+            Some(ip) => match rules::check_service_address(ip) {
+                Ok(()) => Some(ip),
+                Err(why) => {
+                    p.error(&at.key("address"), why);
+                    None
+                }
+            },
+            None => None,
         },
     };
     let port = match raw.port {
@@ -120,69 +124,20 @@ fn vip(
     let key = address
         .zip(port)
         .filter(|_| !broken.contains("protocol"))
-        .map(|(address, port)| VipKey {
+        .map(|(address, port)| ServiceKey {
             address,
             port,
             protocol,
         });
     let raw_name_absent = raw.name.is_none();
-    let name = match raw.name {
-        Some(n) if n.trim().is_empty() => {
-            p.error(&at.key("name"), "VIP name is empty");
-            None
-        }
-        Some(n) => Some(n),
-        None => key.map(|k| k.to_string()),
-    };
-    let display = name.clone().unwrap_or_else(|| at.to_string());
-    let ctx = VipContext {
-        name: &display,
-        address,
-        port,
-    };
-    let backends_at = at.key("backends");
-    let has_backends_key = raw.backends.is_some();
-    let raw_backends = raw.backends.unwrap_or_default();
-    let count = raw_backends.len() as u64;
-    let backends = backends(raw_backends, &backends_at, &ctx, ifaces, total, p);
-    let count_at = if has_backends_key {
-        backends_at.clone()
-    } else {
-        at.clone()
-    };
-    if count == 0 {
-        p.warning_at_key(
-            &count_at,
-            format!("VIP `{display}` has no backends: its traffic is dropped"),
-        );
-    } else if backends.len() as u64 == count && !backends.iter().any(BackendConfig::takes_new_flows)
-    {
-        p.warning_at_key(
-            &count_at,
-            format!("no backend of VIP `{display}` takes new flows (all drained, in maintenance or weight 0)"),
-        );
-    }
-    if let Some(ring) = ring_size {
-        let ring_at = if raw.ring_size.is_some() {
-            at.key("ring_size")
-        } else {
-            count_at
-        };
-        if u64::from(ring) < count {
-            p.error(
-                &ring_at,
-                format!("ring_size {ring} is smaller than the number of backends ({count})"),
-            );
-        } else if u64::from(ring) < RING_SLOTS_PER_BACKEND * count {
-            p.warning(
-                &ring_at,
-                format!(
-                    "ring_size {ring} is under {RING_SLOTS_PER_BACKEND} slots per backend ({count} backends): \
-                     Maglev's spread will be uneven"
-                ),
-            );
-        }
-    }
+    let name = name_or(
+        rules::check_service_name,
+        raw.name,
+        || key.map(|k| k.to_string()),
+        &at.key("name"),
+        p,
+    );
+    let pool = pool_ref(raw.pool, broken, at, pools, p);
     let id = Identity {
         key,
         name: name.clone(),
@@ -191,25 +146,115 @@ fn vip(
     if !broken.is_empty() {
         return (id, None);
     }
-    let vip = match (name, address, port, mode, ring_size) {
-        (Some(name), Some(address), Some(port), Some(mode), Some(ring_size)) => Some(VipConfig {
-            name,
-            address,
-            port,
-            protocol,
-            mode,
-            hash: raw.hash.unwrap_or(HashMode::Source),
-            ring_size,
-            backends,
-        }),
+    let svc = match (name, address, port, mode, ring_size, pool) {
+        (Some(name), Some(address), Some(port), Some(mode), Some(ring_size), Some(pool)) => {
+            Some(ServiceConfig {
+                name,
+                address,
+                port,
+                protocol,
+                mode,
+                hash: raw.hash.unwrap_or(HashMode::Source),
+                ring_size,
+                pool,
+            })
+        }
         _ => None,
     };
-    (id, vip)
+    if let Some(svc) = &svc {
+        check_pool_backends(svc, at, pools, p);
+    }
+    (id, svc)
 }
 
-fn ring_size(raw: Option<Int>, at: &YamlPath, p: &mut Problems) -> Option<u32> {
-    let Some(n) = raw else {
-        return Some(DEFAULT_RING_SIZE);
+/// `pool:`: required, and the name of a pool (when every pool parsed, so an
+/// unknown name is not a broken one).
+fn pool_ref(
+    raw: Option<String>,
+    broken: &Broken,
+    at: &YamlPath,
+    pools: &Pools,
+    p: &mut Problems,
+) -> Option<String> {
+    let Some(name) = raw else {
+        if !broken.contains("pool") {
+            p.error(
+                at,
+                "missing required key `pool` (the name of an entry of `pools:`)",
+            );
+        }
+        return None;
+    };
+    if pools.at.contains_key(&name) {
+        return Some(name);
+    }
+    if pools.complete {
+        let mut known: Vec<&str> = pools.list.iter().map(|x| x.name.as_str()).collect();
+        known.sort_unstable();
+        let known = if known.is_empty() {
+            "no pools are defined".to_owned()
+        } else {
+            format!("pools: {}", known.join(", "))
+        };
+        p.error(&at.key("pool"), format!("unknown pool `{name}` ({known})"));
+    }
+    None
+}
+
+/// What the service asks of its pool's backends, reported at each backend;
+/// what it asks of the pool as a whole (not empty, someone up, a ring that
+/// fits), reported at the service.
+fn check_pool_backends(svc: &ServiceConfig, at: &YamlPath, pools: &Pools, p: &mut Problems) {
+    let (Some(pool), Some((_, paths))) = (
+        pools.list.iter().find(|x| x.name == svc.pool),
+        pools.at.get(&svc.pool),
+    ) else {
+        return;
+    };
+    for (b, b_at) in pool.backends.iter().zip(paths) {
+        match rules::backend_fits_service(svc, &pool.name, b) {
+            Ok(()) => {}
+            Err(BackendProblem::Address(m)) => p.error(&b_at.key("address"), m),
+            Err(BackendProblem::Port(m)) => p.error(&b_at.key("port"), m),
+        }
+    }
+    let pool_at = at.key("pool");
+    if let Err(e) = rules::check_endpoints(svc, pool) {
+        p.error(&pool_at, e);
+    }
+    if pool.backends.is_empty() {
+        p.warning(
+            &pool_at,
+            format!(
+                "service `{}` uses pool `{}`, which has no backends: its traffic is dropped",
+                svc.name, pool.name
+            ),
+        );
+    } else if !pool.backends.iter().any(BackendConfig::takes_new_flows) {
+        p.warning(
+            &pool_at,
+            format!(
+                "no backend of pool `{}` takes new flows (all drained, in maintenance or weight 0): \
+                 service `{}` drops new connections",
+                pool.name, svc.name
+            ),
+        );
+    }
+    let ring_at = match svc.ring_size {
+        RingSize::Fixed(_) => at.key("ring_size"),
+        RingSize::Auto => pool_at,
+    };
+    match rules::check_ring(svc, pool.backends.len()) {
+        Ok(None) => {}
+        Ok(Some(w)) => p.warning(&ring_at, w),
+        Err(e) => p.error(&ring_at, e),
+    }
+}
+
+fn ring_size(raw: Option<RawRingSize>, at: &YamlPath, p: &mut Problems) -> Option<RingSize> {
+    let n = match raw {
+        None | Some(RawRingSize::Auto) => return Some(RingSize::Auto),
+        Some(RawRingSize::Fixed(n)) => n,
     };
     let n = in_range(n, 1..=MAX_RING_SIZE, "ring_size", at, p)?;
     if !is_prime(n) {
@@ -223,5 +268,5 @@ fn ring_size(raw: Option<Int>, at: &YamlPath, p: &mut Problems) -> Option<u32> {
         );
         return None;
     }
-    Some(n)
+    Some(RingSize::Fixed(n))
 }

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use hyper::Method;
 use serde::{Serialize, de::DeserializeOwned};
 
-use lb_api::client::{Client, ClientError};
+use super::{Exit, Output};
+use lb_api::client::{Client, ClientError, json_body};
 
 /// A successful answer's JSON body.
 #[derive(Clone, Debug)]
@@ -23,6 +24,20 @@ impl Answer {
     /// Prints the answer, pretty, on stdout.
     pub fn print_json(&self) {
         println!("{}", pretty(&self.0));
+    }
+
+    /// Prints the answer: as the agent sent it with `-o json`, else as
+    /// `render` writes its typed form.
+    pub fn show<T: DeserializeOwned>(
+        &self,
+        out: Output,
+        render: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<Exit> {
+        match out {
+            Output::Json => self.print_json(),
+            Output::Table => print!("{}", render(&self.typed()?)),
+        }
+        Ok(Exit::Ok)
     }
 
     /// The raw JSON text.
@@ -49,7 +64,7 @@ pub async fn post(
     path: &str,
     body: &impl Serialize,
 ) -> Result<Answer, ClientError> {
-    let body = encode(path, body)?;
+    let body = json_body(path, body)?;
     client
         .fetch(Method::POST, path, Some(body))
         .await
@@ -61,18 +76,11 @@ pub async fn put(
     path: &str,
     body: &impl Serialize,
 ) -> Result<Answer, ClientError> {
-    let body = encode(path, body)?;
+    let body = json_body(path, body)?;
     client
         .fetch(Method::PUT, path, Some(body))
         .await
         .map(Answer)
-}
-
-fn encode(path: &str, body: &impl Serialize) -> Result<Vec<u8>, ClientError> {
-    serde_json::to_vec(body).map_err(|source| ClientError::Decode {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// Re-indents JSON text the way `serde_json::to_string_pretty` writes it

@@ -46,15 +46,17 @@ pub fn run(path: &Path, out: Output) -> Result<Exit> {
                 "bpffs": cfg.agent.bpffs,
                 "adopted": adopted,
                 "interfaces": cfg.interfaces.iter().map(|i| &i.name).collect::<Vec<_>>(),
-                "vips": cfg.vips.len(),
+                "services": cfg.services.len(),
+                "pools": cfg.pools.len(),
                 "map_writes": writes,
                 "unresolved": unresolved,
             })
         ),
         Output::Table => println!(
-            "applied {}: {} VIPs on {} ({} map writes; {} data path at {})",
+            "applied {}: {} services, {} pools on {} ({} map writes; {} data path at {})",
             path.display(),
-            cfg.vips.len(),
+            cfg.services.len(),
+            cfg.pools.len(),
             cfg.interfaces
                 .iter()
                 .map(|i| i.name.as_str())

@@ -1,52 +1,34 @@
-//! `lb-ctl backend ...`: a VIP's backends and their runtime state, in
-//! HAProxy's words (`enable`, `drain`, `maint`, `set-weight`).
+//! `lb-ctl backend ...`: the backends of a pool and their runtime state, in
+//! HAProxy's words (`enable`, `drain`, `maint`, `set-weight`). A backend is
+//! named `POOL BACKEND` or `POOL/BACKEND`; a change to it holds for every
+//! service using the pool.
 
 use std::{net::IpAddr, time::Duration};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::json;
 
-use super::{Exit, Output, answer, drain, print_change, spelled, table::Table, vip};
+use super::{
+    BadInput, Exit, Output, answer,
+    change::{Words, report},
+    drain, pool, spelled,
+};
 use lb_api::{
-    client::{Client, encode},
-    types::{AddBackend, BackendStatus, VipStatus},
+    client::Client,
+    paths::Route,
+    types::{AddBackend, BackendStatus, PoolStatus, SetState, SetWeight},
 };
 use lb_config::{AdminState, duration::parse_duration};
 
 #[derive(Debug, Subcommand)]
 pub enum BackendCommand {
-    /// List the backends of one VIP, or of every VIP.
+    /// List the backends of one pool, or of every pool.
     List {
-        /// The VIP's name or ADDRESS:PORT/PROTOCOL.
-        vip: Option<String>,
+        /// The pool's name.
+        pool: Option<String>,
     },
-    /// Add a backend to a VIP at runtime (kept in the state file until removed).
-    Add {
-        /// The VIP's name or ADDRESS:PORT/PROTOCOL.
-        vip: String,
-        /// The backend's address (it must hold the VIP on a loopback: DR mode).
-        #[arg(long, value_name = "IP")]
-        address: IpAddr,
-        /// A name for the backend [default: its address].
-        #[arg(long)]
-        name: Option<String>,
-        /// The port; in DR mode it must be the VIP's [default: the VIP's].
-        #[arg(long)]
-        port: Option<u16>,
-        /// Maglev weight [default: the file's].
-        #[arg(long, value_name = "W")]
-        weight: Option<u32>,
-        /// Initial administrative state [default: up].
-        #[arg(long, value_parser = spelled(AdminState::ALL, AdminState::as_str))]
-        state: Option<AdminState>,
-        /// Interface towards the backend [default: from the routing table].
-        #[arg(long, value_name = "IF")]
-        interface: Option<String>,
-        /// Static next-hop MAC, e.g. 02:00:00:00:00:01 [default: from ARP/NDP].
-        #[arg(long, value_name = "MAC")]
-        mac: Option<String>,
-    },
+    /// Add a backend to a pool at runtime (kept in the state file until removed).
+    Add(AddArgs),
     /// Remove a backend; its flows are re-hashed.
     Remove(Target),
     /// Put a backend back in service (HAProxy `enable server`, `set server state ready`).
@@ -65,278 +47,230 @@ pub enum BackendCommand {
     /// Take out of service entirely; open flows are re-hashed (HAProxy `set server state maint`).
     Maint(Target),
     /// Change a backend's Maglev weight (0 behaves like drain).
+    #[command(override_usage = "lb-ctl backend set-weight POOL BACKEND W\n       \
+                                lb-ctl backend set-weight POOL/BACKEND W")]
     SetWeight {
-        #[command(flatten)]
-        target: Target,
-        /// The new weight.
-        #[arg(value_name = "W")]
-        weight: u32,
+        /// POOL BACKEND W, or POOL/BACKEND W: the backend's pool, its name or
+        /// address, and the new weight (0..=65535).
+        #[arg(value_name = "ARG", num_args = 2..=3, required = true)]
+        args: Vec<String>,
     },
 }
 
-/// One backend of one VIP.
+/// `lb-ctl backend add POOL --address ...`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The pool's name.
+    pool: String,
+    /// The backend's address (it must hold the services' addresses on a loopback: DR mode).
+    #[arg(long, value_name = "IP")]
+    address: IpAddr,
+    /// A name for the backend [default: its address].
+    #[arg(long)]
+    name: Option<String>,
+    /// The port; in DR mode it can only be the service's [default: each service's].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Maglev weight [default: 1].
+    #[arg(long, value_name = "W")]
+    weight: Option<u32>,
+    /// Initial administrative state [default: up].
+    #[arg(long, value_parser = spelled(AdminState::ALL, AdminState::as_str))]
+    state: Option<AdminState>,
+    /// Interface towards the backend [default: from the routing table].
+    #[arg(long, value_name = "IF")]
+    interface: Option<String>,
+    /// Static next-hop MAC, e.g. 02:00:00:00:00:01 [default: from ARP/NDP].
+    #[arg(long, value_name = "MAC")]
+    mac: Option<String>,
+}
+
+/// One backend: `POOL BACKEND`, or `POOL/BACKEND` as one argument.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The VIP's name or ADDRESS:PORT/PROTOCOL.
-    pub vip: String,
+    /// The pool's name, or POOL/BACKEND.
+    #[arg(value_name = "POOL")]
+    pub pool: String,
     /// The backend's name or address.
-    pub backend: String,
+    #[arg(value_name = "BACKEND")]
+    pub backend: Option<String>,
+}
+
+impl Target {
+    /// (pool, backend).
+    pub fn resolve(self) -> Result<(String, String), BadInput> {
+        match self.backend {
+            Some(b) if !self.pool.contains('/') => Ok((self.pool, b)),
+            Some(_) => Err(BadInput(format!(
+                "`{}` names a backend already; give POOL BACKEND or POOL/BACKEND, not both",
+                self.pool
+            ))),
+            None => match self.pool.split_once('/') {
+                Some((p, b)) if !p.is_empty() && !b.is_empty() => Ok((p.into(), b.into())),
+                _ => Err(BadInput(format!(
+                    "`{}`: name a backend, as POOL BACKEND or POOL/BACKEND",
+                    self.pool
+                ))),
+            },
+        }
+    }
+}
+
+/// `POOL BACKEND W` or `POOL/BACKEND W`.
+fn weight_args(mut args: Vec<String>) -> Result<(String, String, u32), BadInput> {
+    let w = args.pop().unwrap_or_default();
+    let weight = w
+        .parse()
+        .map_err(|_| BadInput(format!("`{w}` is not a weight (0..=65535)")))?;
+    let mut args = args.into_iter();
+    let target = Target {
+        pool: args.next().unwrap_or_default(),
+        backend: args.next(),
+    };
+    let (pool, backend) = target.resolve()?;
+    Ok((pool, backend, weight))
 }
 
 pub async fn run(cmd: BackendCommand, client: &Client, out: Output) -> Result<Exit> {
     match cmd {
-        BackendCommand::List { vip: Some(vip) } => {
-            let answer = answer::get(client, &format!("{}/backends", vip_path(&vip))).await?;
-            if out == Output::Json {
-                answer.print_json();
-            } else {
-                let backends: Vec<BackendStatus> = answer.typed()?;
-                print!("{}", render_backends(&backends, 0));
-            }
-            Ok(Exit::Ok)
-        }
-        BackendCommand::List { vip: None } => {
-            let answer = answer::get(client, "/v1/vips").await?;
-            if out == Output::Json {
-                answer.print_json();
-                return Ok(Exit::Ok);
-            }
-            let vips: Vec<VipStatus> = answer.typed()?;
-            for (i, v) in vips.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                println!("{} {}", v.name, vip::vip_id(v.address, v.port, v.protocol));
-                print!("{}", render_backends(&v.backends, 2));
-            }
-            Ok(Exit::Ok)
-        }
-        BackendCommand::Add {
-            vip,
-            address,
-            name,
-            port,
-            weight,
-            state,
-            interface,
-            mac,
-        } => {
-            let body = AddBackend {
-                name,
-                address,
-                port,
-                weight,
-                state,
-                interface,
-                mac,
-            };
-            let what = format!(
-                "{vip}/{}",
-                body.name.clone().unwrap_or_else(|| address.to_string())
-            );
-            let answer = answer::post(client, &format!("{}/backends", vip_path(&vip)), &body)
-                .await
-                .with_context(|| format!("adding backend {what}"))?;
-            print_change(
+        BackendCommand::List { pool } => list(client, out, pool).await,
+        BackendCommand::Add(args) => add(client, out, args).await,
+        BackendCommand::Remove(target) => {
+            let (pool, backend) = target.resolve()?;
+            let what = format!("backend {pool}/{backend}");
+            report(
                 out,
-                answer,
-                &format!("added backend {what}"),
-                &format!("backend {what} exists as asked"),
-            )
-        }
-        BackendCommand::Remove(Target { vip, backend }) => {
-            let answer = answer::delete(client, &backend_path(&vip, &backend))
-                .await
-                .with_context(|| format!("removing backend {vip}/{backend}"))?;
-            let what = format!("{vip}/{backend}");
-            print_change(
-                out,
-                answer,
-                &format!("removed backend {what}"),
-                &format!("no backend {what}"),
-            )
-        }
-        BackendCommand::Enable(Target { vip, backend }) => {
-            set_state(client, out, &vip, &backend, AdminState::Up).await
-        }
-        BackendCommand::Maint(Target { vip, backend }) => {
-            set_state(client, out, &vip, &backend, AdminState::Maint).await
-        }
-        BackendCommand::Drain {
-            target: Target { vip, backend },
-            wait,
-            timeout,
-        } => {
-            let exit = set_state(client, out, &vip, &backend, AdminState::Drain).await?;
-            if !wait {
-                return Ok(exit);
-            }
-            drain::wait(client, &vip, &backend, timeout).await
-        }
-        BackendCommand::SetWeight {
-            target: Target { vip, backend },
-            weight,
-        } => {
-            let answer = answer::put(
-                client,
-                &format!("{}/weight", backend_path(&vip, &backend)),
-                &json!({ "weight": weight }),
+                Words::remove(&what),
+                answer::delete(client, &Route::Backend(pool, backend).path()),
             )
             .await
-            .with_context(|| format!("setting the weight of {vip}/{backend}"))?;
-            let what = format!("{vip}/{backend}");
-            print_change(
-                out,
-                answer,
-                &format!("set the weight of {what} to {weight}"),
-                &format!("{what} already has weight {weight}"),
-            )
         }
+        BackendCommand::Enable(target) => {
+            set_state(client, out, target.resolve()?, AdminState::Up).await
+        }
+        BackendCommand::Maint(target) => {
+            set_state(client, out, target.resolve()?, AdminState::Maint).await
+        }
+        BackendCommand::Drain {
+            target,
+            wait,
+            timeout,
+        } => drain(client, out, target.resolve()?, wait.then_some(timeout)).await,
+        BackendCommand::SetWeight { args } => {
+            let (pool, backend, weight) = weight_args(args)?;
+            let what = format!("{pool}/{backend}");
+            let words = Words {
+                doing: format!("setting the weight of {what}"),
+                done: format!("set the weight of {what} to {weight}"),
+                already: format!("{what} already has weight {weight}"),
+            };
+            let path = Route::BackendWeight(pool, backend).path();
+            report(
+                out,
+                words,
+                answer::put(client, &path, &SetWeight { weight }),
+            )
+            .await
+        }
+    }
+}
+
+async fn add(client: &Client, out: Output, args: AddArgs) -> Result<Exit> {
+    let name = args.name.clone().unwrap_or(args.address.to_string());
+    let what = format!("backend {}/{name}", args.pool);
+    let body = AddBackend {
+        name: args.name,
+        address: args.address,
+        port: args.port,
+        weight: args.weight,
+        state: args.state,
+        interface: args.interface,
+        mac: args.mac,
+    };
+    let path = Route::Backends(args.pool).path();
+    report(out, Words::add(&what), answer::post(client, &path, &body)).await
+}
+
+/// Drains, then (`wait`: up to that long) waits for the flows to go.
+async fn drain(
+    client: &Client,
+    out: Output,
+    (pool, backend): (String, String),
+    wait: Option<Duration>,
+) -> Result<Exit> {
+    let names = (pool.clone(), backend.clone());
+    let exit = set_state(client, out, names, AdminState::Drain).await?;
+    match wait {
+        Some(timeout) => drain::wait(client, &pool, &backend, timeout).await,
+        None => Ok(exit),
+    }
+}
+
+async fn list(client: &Client, out: Output, pool: Option<String>) -> Result<Exit> {
+    match pool {
+        Some(p) => answer::get(client, &Route::Backends(p).path())
+            .await?
+            .show(out, |b: &Vec<BackendStatus>| pool::render_backends(b, 0)),
+        None => answer::get(client, &Route::Pools.path())
+            .await?
+            .show(out, |p: &Vec<PoolStatus>| pool::render_pools(p)),
     }
 }
 
 async fn set_state(
     client: &Client,
     out: Output,
-    vip: &str,
-    backend: &str,
+    (pool, backend): (String, String),
     state: AdminState,
 ) -> Result<Exit> {
-    let answer = answer::put(
-        client,
-        &format!("{}/state", backend_path(vip, backend)),
-        &json!({ "state": state }),
-    )
-    .await
-    .with_context(|| format!("setting {vip}/{backend} to {state}"))?;
-    let what = format!("{vip}/{backend}");
-    print_change(
-        out,
-        answer,
-        &format!("set {what} to {state}"),
-        &format!("{what} is already {state}"),
-    )
-}
-
-/// `/v1/vips/{vip}`, encoded.
-pub fn vip_path(vip: &str) -> String {
-    format!("/v1/vips/{}", encode(vip))
-}
-
-/// `/v1/vips/{vip}/backends/{backend}`, encoded.
-pub fn backend_path(vip: &str, backend: &str) -> String {
-    format!("{}/backends/{}", vip_path(vip), encode(backend))
-}
-
-/// A VIP's backends as a table, then footnotes for runtime overrides
-/// (`drain*` — `* b2: runtime override (config: up)`) and down reasons.
-pub fn render_backends(backends: &[BackendStatus], indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    if backends.is_empty() {
-        return format!("{pad}(no backends)\n");
-    }
-    let mut t = Table::new(&[
-        "NAME", "ADDRESS", "PORT", "STATE", "WEIGHT", "SOURCE", "NEXT HOP",
-    ])
-    .right(&[2, 4])
-    .indent(indent);
-    let mut notes = Vec::new();
-    for b in backends {
-        let mut state = b.state.clone();
-        if let Some(o) = b.state_override {
-            state.push('*');
-            let config = b.config_state.map_or("none".to_owned(), |s| s.to_string());
-            notes.push(format!(
-                "* {}: runtime override of {o} (config: {config})",
-                b.name
-            ));
-        }
-        let mut weight = b.weight.to_string();
-        if let Some(o) = b.weight_override {
-            weight.push('*');
-            let config = b.config_weight.map_or("none".to_owned(), |w| w.to_string());
-            notes.push(format!(
-                "* {}: runtime weight {o} (config: {config})",
-                b.name
-            ));
-        }
-        if let Some(why) = &b.down_reason {
-            notes.push(format!("! {}: down: {why}", b.name));
-        }
-        let next_hop = b.next_hop.as_ref().map_or("-".to_owned(), |n| {
-            format!("{} (ifindex {})", n.mac, n.ifindex)
-        });
-        t.row([
-            b.name.clone(),
-            b.address.to_string(),
-            b.port.to_string(),
-            state,
-            weight,
-            vip::source(b.source).into(),
-            next_hop,
-        ]);
-    }
-    let mut out = t.render();
-    for n in notes {
-        out.push_str(&format!("{pad}{n}\n"));
-    }
-    out
+    let what = format!("{pool}/{backend}");
+    let words = Words {
+        doing: format!("setting {what} to {state}"),
+        done: format!("set {what} to {state}"),
+        already: format!("{what} is already {state}"),
+    };
+    let path = Route::BackendState(pool, backend).path();
+    report(out, words, answer::put(client, &path, &SetState { state })).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lb_api::types::{Counters, NextHopInfo, Source};
 
-    fn backend(name: &str, state: &str) -> BackendStatus {
-        BackendStatus {
-            name: name.into(),
-            address: "10.0.1.1".parse().unwrap(),
-            port: 80,
-            weight: 100,
-            config_weight: Some(100),
-            weight_override: None,
-            state: state.into(),
-            config_state: Some(AdminState::Up),
-            state_override: None,
-            down_reason: None,
-            source: Source::Config,
-            next_hop: Some(NextHopInfo {
-                ifindex: 3,
-                mac: "02:00:00:00:00:01".into(),
-            }),
-            counters: Counters::default(),
+    fn target(pool: &str, backend: Option<&str>) -> Result<(String, String), String> {
+        let t = Target {
+            pool: pool.into(),
+            backend: backend.map(Into::into),
+        };
+        t.resolve().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn targets_in_one_or_two_words() {
+        let web_b1 = Ok(("web".to_owned(), "b1".to_owned()));
+        assert_eq!(target("web", Some("b1")), web_b1);
+        assert_eq!(target("web/b1", None), web_b1);
+        assert_eq!(
+            target("web/2001:db8::1", None),
+            Ok(("web".into(), "2001:db8::1".into()))
+        );
+        for (pool, backend) in [
+            ("web", None),
+            ("web/", None),
+            ("/b1", None),
+            ("web/b1", Some("b2")),
+        ] {
+            assert!(target(pool, backend).is_err(), "{pool} {backend:?}");
         }
     }
 
     #[test]
-    fn marks_overrides_with_footnotes() {
-        let mut b2 = backend("b2", "drain");
-        b2.state_override = Some(AdminState::Drain);
-        let mut b3 = backend("b3", "down");
-        b3.down_reason = Some("no ARP answer".into());
-        b3.weight = 5;
-        b3.weight_override = Some(5);
-        b3.next_hop = None;
-        let text = render_backends(&[backend("b1", "up"), b2, b3], 0);
-        assert_eq!(
-            text,
-            "NAME  ADDRESS   PORT  STATE   WEIGHT  SOURCE  NEXT HOP\n\
-             b1    10.0.1.1    80  up         100  config  02:00:00:00:00:01 (ifindex 3)\n\
-             b2    10.0.1.1    80  drain*     100  config  02:00:00:00:00:01 (ifindex 3)\n\
-             b3    10.0.1.1    80  down        5*  config  -\n\
-             * b2: runtime override of drain (config: up)\n\
-             * b3: runtime weight 5 (config: 100)\n\
-             ! b3: down: no ARP answer\n"
-        );
-    }
-
-    #[test]
-    fn paths_are_encoded() {
-        assert_eq!(
-            backend_path("10.0.0.1:80/tcp", "b 1"),
-            "/v1/vips/10.0.0.1%3A80%2Ftcp/backends/b%201"
-        );
-        assert_eq!(render_backends(&[], 2), "  (no backends)\n");
+    fn weights_after_the_target() {
+        let words = |w: &[&str]| weight_args(w.iter().map(|s| s.to_string()).collect());
+        let expected = ("web".to_owned(), "b1".to_owned(), 3);
+        assert_eq!(words(&["web", "b1", "3"]).unwrap(), expected);
+        assert_eq!(words(&["web/b1", "3"]).unwrap(), expected);
+        assert!(words(&["web", "b1"]).is_err());
+        assert!(words(&["web/b1", "-1"]).is_err());
     }
 }

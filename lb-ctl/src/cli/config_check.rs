@@ -11,15 +11,17 @@ use lb_config::{self as config, LoadError};
 pub fn run(path: &Path, out: Output) -> Exit {
     match config::load(path) {
         Ok(checked) => {
-            let vips = checked.config.vips.len();
-            let backends: usize = checked.config.vips.iter().map(|v| v.backends.len()).sum();
+            let services = checked.config.services.len();
+            let pools = checked.config.pools.len();
+            let backends: usize = checked.config.pools.iter().map(|p| p.backends.len()).sum();
             match out {
                 Output::Json => println!(
                     "{}",
                     json!({
                         "file": path,
                         "valid": true,
-                        "vips": vips,
+                        "services": services,
+                        "pools": pools,
                         "backends": backends,
                         "warnings": checked.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
                     })
@@ -29,7 +31,7 @@ pub fn run(path: &Path, out: Output) -> Exit {
                         eprintln!("{w}");
                     }
                     println!(
-                        "{}: configuration valid ({vips} VIPs, {backends} backends, {} warnings)",
+                        "{}: configuration valid ({services} services, {pools} pools, {backends} backends, {} warnings)",
                         path.display(),
                         checked.warnings.len()
                     );

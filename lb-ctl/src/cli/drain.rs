@@ -6,16 +6,17 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Exit, backend::backend_path, table};
-use lb_api::{client::Client, types::FlowCount};
+use super::{Exit, table};
+use lb_api::{client::Client, paths::Route, types::FlowCount};
 
 /// How often the flow count is read.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Waits for `vip`/`backend` to have no active flows; progress goes to stderr
-/// so that stdout stays one JSON document with `-o json`.
-pub async fn wait(client: &Client, vip: &str, backend: &str, timeout: Duration) -> Result<Exit> {
-    let path = format!("{}/flows", backend_path(vip, backend));
+/// Waits for `pool`/`backend` to have no active flows (over every service
+/// using the pool); progress goes to stderr so that stdout stays one JSON
+/// document with `-o json`.
+pub async fn wait(client: &Client, pool: &str, backend: &str, timeout: Duration) -> Result<Exit> {
+    let path = Route::Flows(pool.into(), backend.into()).path();
     let deadline = Instant::now() + timeout;
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -25,9 +26,9 @@ pub async fn wait(client: &Client, vip: &str, backend: &str, timeout: Duration) 
         let flows: FlowCount = client
             .get(&path)
             .await
-            .with_context(|| format!("reading the flows of {vip}/{backend}"))?;
+            .with_context(|| format!("reading the flows of {pool}/{backend}"))?;
         if flows.active == 0 {
-            eprintln!("{}/{}: drained, no active flows", flows.vip, flows.backend);
+            eprintln!("{}/{}: drained, no active flows", flows.pool, flows.backend);
             return Ok(Exit::Ok);
         }
         if Instant::now() >= deadline {
@@ -35,7 +36,7 @@ pub async fn wait(client: &Client, vip: &str, backend: &str, timeout: Duration) 
                 "timed out after {}: {} still on {}/{} (it stays drained; run `lb-ctl backend drain --wait` again to keep waiting)",
                 table::duration(timeout),
                 active(flows.active),
-                flows.vip,
+                flows.pool,
                 flows.backend
             );
         }
@@ -55,7 +56,7 @@ fn progress(f: &FlowCount) -> String {
     format!(
         "waiting for {} on {}/{} (idle-based in DR mode: a flow ends at FIN/RST or after {}s idle) …",
         active(f.active),
-        f.vip,
+        f.pool,
         f.backend,
         f.idle_timeout_secs
     )
@@ -68,7 +69,7 @@ mod tests {
     #[test]
     fn progress_line() {
         let f = FlowCount {
-            vip: "web".into(),
+            pool: "web".into(),
             backend: "b2".into(),
             active: 3,
             closing: 1,

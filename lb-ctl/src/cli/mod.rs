@@ -4,29 +4,33 @@
 //! - 1: failed — the agent is not running or answered 5xx, a request timed
 //!   out, `drain --wait` ran out of time, a data path operation failed;
 //! - 2: bad input — usage errors (clap), an invalid configuration file, and
-//!   every 4xx from the API: the request named a VIP or backend that does not
-//!   exist (404), conflicts with what is there (409), or would make the
-//!   configuration invalid (422). Retrying the same command cannot succeed.
+//!   every 4xx from the API: the request named a service, pool or backend
+//!   that does not exist (404), conflicts with what is there (409), or would
+//!   make the configuration invalid (422). Retrying the same command cannot
+//!   succeed.
 
 pub mod answer;
 pub mod apply;
 pub mod backend;
+pub mod change;
 pub mod config_check;
 pub mod drain;
+pub mod events;
 pub mod explain;
+pub mod pool;
 pub mod reload;
+pub mod service;
 pub mod stats;
 pub mod status;
 pub mod table;
 pub mod teardown;
-pub mod vip;
 
 use std::{future::Future, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use lb_api::{client::ClientError, types::ChangeResult};
+use lb_api::client::ClientError;
 
 /// What a command's exit status says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +64,16 @@ pub fn print_error(err: &anyhow::Error) {
     }
 }
 
+/// A command line clap accepts but that names nothing usable (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
 /// The exit code for a command that failed with `err` (see the module docs).
 pub fn exit_for(err: &anyhow::Error) -> Exit {
+    if err.chain().any(|e| e.is::<BadInput>()) {
+        return Exit::BadInput;
+    }
     let api = err.chain().find_map(|e| e.downcast_ref::<ClientError>());
     match api {
         Some(ClientError::Api(e)) if (400..500).contains(&e.code) => Exit::BadInput,
@@ -115,30 +127,6 @@ pub fn spelled<T: Copy + Send + Sync + 'static>(
     })
 }
 
-/// Prints what a change did: `did` when it changed something, `already`
-/// when desired state was already so; warnings go to stderr.
-pub fn print_change(
-    out: Output,
-    answer: answer::Answer,
-    did: &str,
-    already: &str,
-) -> anyhow::Result<Exit> {
-    if out == Output::Json {
-        answer.print_json();
-        return Ok(Exit::Ok);
-    }
-    let result: ChangeResult = answer.typed()?;
-    for w in &result.warnings {
-        eprintln!("lb-ctl: warning: {w}");
-    }
-    if result.changed {
-        println!("{did} ({} map writes)", result.map_writes);
-    } else {
-        println!("{already}; nothing changed");
-    }
-    Ok(Exit::Ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,7 +143,12 @@ mod tests {
         assert_eq!(exit_for(&api(404)), Exit::BadInput);
         assert_eq!(exit_for(&api(422)), Exit::BadInput);
         assert_eq!(exit_for(&api(503)), Exit::Failed);
-        assert_eq!(exit_for(&api(400).context("adding a VIP")), Exit::BadInput);
+        assert_eq!(
+            exit_for(&api(400).context("adding a service")),
+            Exit::BadInput
+        );
+        let usage = anyhow::Error::new(BadInput("name a backend".into()));
+        assert_eq!(exit_for(&usage.context("draining")), Exit::BadInput);
         let gone = ClientError::NotRunning {
             socket: "/run/lb/lb.sock".into(),
             source: std::io::ErrorKind::NotFound.into(),

@@ -6,11 +6,12 @@ use anyhow::Result;
 use super::{Exit, Output, answer, print_json};
 use lb_api::{
     client::{Client, ClientError},
+    paths::Route,
     types::{ErrorBody, ReloadResult},
 };
 
 pub async fn run(client: &Client, out: Output) -> Result<Exit> {
-    let answer = match answer::post_empty(client, "/v1/reload").await {
+    let answer = match answer::post_empty(client, &Route::Reload.path()).await {
         Ok(a) => a,
         Err(ClientError::Api(e)) if (400..500).contains(&e.code) => {
             // The file's diagnostics, file:line:col each: the answer, not a failure of lb-ctl.
@@ -32,16 +33,16 @@ pub async fn run(client: &Client, out: Output) -> Result<Exit> {
     for w in &r.warnings {
         eprintln!("lb-ctl: warning: {w}");
     }
-    if r.changed_vips.is_empty() && r.map_writes == 0 {
+    if r.changed_services.is_empty() && r.map_writes == 0 {
         println!("reloaded: no change");
     } else {
-        let vips = if r.changed_vips.is_empty() {
+        let services = if r.changed_services.is_empty() {
             "none".into()
         } else {
-            r.changed_vips.join(", ")
+            r.changed_services.join(", ")
         };
         println!(
-            "reloaded: {} map writes; VIPs changed: {vips}",
+            "reloaded: {} map writes; services changed: {services}",
             r.map_writes
         );
     }

@@ -1,113 +1,98 @@
-//! `lb-ctl stats [--rate]`: per-VIP then per-backend counters or rates, the
-//! way `ipvsadm -L -n --stats` / `--rate` lays them out, and the data path's
-//! verdict counters.
+//! `lb-ctl stats [--rate]`: per-service then per-backend counters or rates,
+//! the way `ipvsadm -L -n --stats` / `--rate` lays them out, and the data
+//! path's verdict counters.
 
 use anyhow::Result;
 
-use super::{Exit, Output, answer, table, vip};
-use lb_api::{client::Client, types::Stats};
+use super::{Exit, Output, answer, table};
+use lb_api::{
+    client::Client,
+    paths::Route,
+    types::{Counters, Rates, Stats},
+};
+use lb_config::ServiceKey;
 
 pub async fn run(client: &Client, out: Output, rate: bool) -> Result<Exit> {
-    let answer = answer::get(client, "/v1/stats").await?;
-    if out == Output::Json {
-        answer.print_json();
-    } else {
-        let stats: Stats = answer.typed()?;
-        print!(
-            "{}",
-            if rate {
-                render_rates(&stats)
-            } else {
-                render_counters(&stats)
-            }
-        );
-    }
-    Ok(Exit::Ok)
+    let answer = answer::get(client, &Route::Stats.path()).await?;
+    answer.show(out, |s| render(s, rate))
 }
 
-const HEAD: [&str; 4] = ["VIP / BACKEND", "NAME", "STATE", "WEIGHT"];
+/// Three numbers of a row: totals, or rates.
+type Numbers = fn(&Counters, &Rates) -> [String; 3];
 
-fn render_counters(s: &Stats) -> String {
-    let mut t = table::Table::new(&[&HEAD[..], &["NEW FLOWS", "PACKETS", "BYTES"]].concat())
-        .right(&[3, 4, 5, 6]);
-    for v in &s.vips {
-        let c = v.counters;
-        t.row([
-            vip::vip_id(v.address, v.port, v.protocol),
-            v.name.clone(),
+fn totals(c: &Counters, _: &Rates) -> [String; 3] {
+    [
+        c.new_flows.to_string(),
+        c.packets.to_string(),
+        table::bytes(c.bytes),
+    ]
+}
+
+fn rates(_: &Counters, r: &Rates) -> [String; 3] {
+    [
+        table::rate(r.new_flows_per_sec),
+        table::rate(r.packets_per_sec),
+        table::byte_rate(r.bytes_per_sec),
+    ]
+}
+
+fn render(s: &Stats, rate: bool) -> String {
+    let (head, numbers): ([&str; 3], Numbers) = if rate {
+        (["FLOWS/S", "PKTS/S", "BYTES/S"], rates)
+    } else {
+        (["NEW FLOWS", "PACKETS", "BYTES"], totals)
+    };
+    let head = [&["SERVICE / BACKEND", "NAME", "STATE", "WEIGHT"][..], &head].concat();
+    let mut t = table::Table::new(&head).right(&[3, 4, 5, 6]);
+    for svc in &s.services {
+        let key = ServiceKey {
+            address: svc.address,
+            port: svc.port,
+            protocol: svc.protocol,
+        };
+        let cells = [
+            key.to_string(),
+            svc.name.clone(),
             String::new(),
             String::new(),
-            c.new_flows.to_string(),
-            c.packets.to_string(),
-            table::bytes(c.bytes),
-        ]);
-        for b in &v.backends {
-            let c = b.counters;
-            t.row([
+        ];
+        t.row(cells.into_iter().chain(numbers(&svc.counters, &svc.rates)));
+        for b in &svc.backends {
+            let cells = [
                 format!("  -> {}", b.address),
-                b.name.clone(),
-                b.state.clone(),
+                format!("{}/{}", svc.pool, b.name),
+                b.state.to_string(),
                 b.weight.to_string(),
-                c.new_flows.to_string(),
-                c.packets.to_string(),
-                table::bytes(c.bytes),
-            ]);
+            ];
+            t.row(cells.into_iter().chain(numbers(&b.counters, &b.rates)));
         }
     }
-    let mut out = if s.vips.is_empty() {
-        "no VIPs\n".to_owned()
+    let mut out = if s.services.is_empty() {
+        "no services\n".to_owned()
     } else {
         t.render()
     };
-    let mut verdicts = table::Table::new(&["VERDICT", "PACKETS"])
+    if rate {
+        out.push_str(&format!("(rates over the last {:.0}s)\n", s.interval_secs));
+    } else {
+        out.push_str(&verdicts(s));
+    }
+    out
+}
+
+fn verdicts(s: &Stats) -> String {
+    let mut t = table::Table::new(&["VERDICT", "PACKETS"])
         .right(&[1])
         .indent(2);
     for (reason, n) in s.reasons.iter().filter(|(_, n)| **n > 0) {
-        verdicts.row([reason.clone(), n.to_string()]);
+        t.row([reason.clone(), n.to_string()]);
     }
-    out.push_str("\ndata path verdicts (all traffic seen):\n");
-    if verdicts.is_empty() {
-        out.push_str("  none yet\n");
-    } else {
-        out.push_str(&verdicts.render());
-    }
-    out
-}
-
-fn render_rates(s: &Stats) -> String {
-    let mut t = table::Table::new(&[&HEAD[..], &["FLOWS/S", "PKTS/S", "BYTES/S"]].concat())
-        .right(&[3, 4, 5, 6]);
-    for v in &s.vips {
-        let r = v.rates;
-        t.row([
-            vip::vip_id(v.address, v.port, v.protocol),
-            v.name.clone(),
-            String::new(),
-            String::new(),
-            table::rate(r.new_flows_per_sec),
-            table::rate(r.packets_per_sec),
-            table::byte_rate(r.bytes_per_sec),
-        ]);
-        for b in &v.backends {
-            let r = b.rates;
-            t.row([
-                format!("  -> {}", b.address),
-                b.name.clone(),
-                b.state.clone(),
-                b.weight.to_string(),
-                table::rate(r.new_flows_per_sec),
-                table::rate(r.packets_per_sec),
-                table::byte_rate(r.bytes_per_sec),
-            ]);
-        }
-    }
-    let mut out = if s.vips.is_empty() {
-        "no VIPs\n".to_owned()
+    let body = if t.is_empty() {
+        "  none yet\n".to_owned()
     } else {
         t.render()
     };
-    out.push_str(&format!("(rates over the last {:.0}s)\n", s.interval_secs));
-    out
+    format!("\ndata path verdicts (all traffic seen):\n{body}")
 }
 
 #[cfg(test)]
@@ -115,22 +100,24 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use lb_api::types::{BackendStats, Counters, Rates, VipStats};
+    use lb_api::types::{BackendState, BackendStats, ServiceStats};
     use lb_config::Protocol;
 
     fn stats() -> Stats {
+        let counters = Counters {
+            packets: 3400,
+            bytes: 1536 * 1024,
+            new_flows: 12,
+        };
         Stats {
             interval_secs: 10.0,
-            vips: vec![VipStats {
+            services: vec![ServiceStats {
                 name: "web".into(),
                 address: "10.0.0.1".parse().unwrap(),
                 port: 80,
                 protocol: Protocol::Tcp,
-                counters: Counters {
-                    packets: 3400,
-                    bytes: 1536 * 1024,
-                    new_flows: 12,
-                },
+                pool: "web".into(),
+                counters,
                 rates: Rates {
                     packets_per_sec: 340.0,
                     bytes_per_sec: 2048.0,
@@ -139,13 +126,9 @@ mod tests {
                 backends: vec![BackendStats {
                     name: "b1".into(),
                     address: "10.0.1.1".parse().unwrap(),
-                    state: "up".into(),
+                    state: BackendState::Up,
                     weight: 100,
-                    counters: Counters {
-                        packets: 3400,
-                        bytes: 1536 * 1024,
-                        new_flows: 12,
-                    },
+                    counters,
                     rates: Rates::default(),
                 }],
             }],
@@ -156,10 +139,10 @@ mod tests {
     #[test]
     fn counters_like_ipvsadm_stats() {
         assert_eq!(
-            render_counters(&stats()),
-            "VIP / BACKEND    NAME  STATE  WEIGHT  NEW FLOWS  PACKETS    BYTES\n\
-             10.0.0.1:80/tcp  web                         12     3400  1.5 MiB\n\
-             \x20 -> 10.0.1.1    b1    up        100         12     3400  1.5 MiB\n\
+            render(&stats(), false),
+            "SERVICE / BACKEND  NAME    STATE  WEIGHT  NEW FLOWS  PACKETS    BYTES\n\
+             10.0.0.1:80/tcp    web                           12     3400  1.5 MiB\n\
+             \x20 -> 10.0.1.1      web/b1  up        100         12     3400  1.5 MiB\n\
              \n\
              data path verdicts (all traffic seen):\n\
              \x20 VERDICT  PACKETS\n\
@@ -170,11 +153,24 @@ mod tests {
     #[test]
     fn rates_like_ipvsadm_rate() {
         assert_eq!(
-            render_rates(&stats()),
-            "VIP / BACKEND    NAME  STATE  WEIGHT  FLOWS/S  PKTS/S    BYTES/S\n\
-             10.0.0.1:80/tcp  web                      1.2     340  2.0 KiB/s\n\
-             \x20 -> 10.0.1.1    b1    up        100        0       0      0 B/s\n\
+            render(&stats(), true),
+            "SERVICE / BACKEND  NAME    STATE  WEIGHT  FLOWS/S  PKTS/S    BYTES/S\n\
+             10.0.0.1:80/tcp    web                        1.2     340  2.0 KiB/s\n\
+             \x20 -> 10.0.1.1      web/b1  up        100        0       0      0 B/s\n\
              (rates over the last 10s)\n"
+        );
+    }
+
+    #[test]
+    fn nothing_yet() {
+        let empty = Stats {
+            interval_secs: 1.0,
+            services: vec![],
+            reasons: BTreeMap::new(),
+        };
+        assert_eq!(
+            render(&empty, false),
+            "no services\n\ndata path verdicts (all traffic seen):\n  none yet\n"
         );
     }
 }

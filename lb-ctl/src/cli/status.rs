@@ -1,27 +1,23 @@
-//! `lb-ctl status`: the agent, where its desired state comes from, and every
-//! VIP with its backends (runtime overrides marked).
+//! `lb-ctl status`: the agent, where its desired state comes from, every
+//! pool with its backends (runtime overrides marked), and every service.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::{Exit, Output, answer, backend::render_backends, table, vip};
+use super::{Exit, Output, answer, pool::render_pools, service::render_services, table};
 use lb_api::{
     client::Client,
+    paths::Route,
     types::{ReloadInfo, Status},
 };
 
 pub async fn run(client: &Client, out: Output) -> Result<Exit> {
-    let answer = answer::get(client, "/v1/status").await?;
-    if out == Output::Json {
-        answer.print_json();
-    } else {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        print!("{}", render(&answer.typed()?, now));
-    }
-    Ok(Exit::Ok)
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let answer = answer::get(client, &Route::Status.path()).await?;
+    answer.show(out, |s| render(s, now))
 }
 
 fn render(s: &Status, now: u64) -> String {
@@ -49,23 +45,12 @@ fn render(s: &Status, now: u64) -> String {
     };
     head.row(["interfaces".into(), interfaces]);
     head.row(["reloads".into(), reloads(&s.reloads, now)]);
-    let mut out = head.render();
-    for v in &s.vips {
-        out.push('\n');
-        out.push_str(&format!(
-            "{}  {}  hash {}  ring {}  {}\n",
-            v.name,
-            vip::vip_id(v.address, v.port, v.protocol),
-            v.hash,
-            v.ring_size,
-            vip::source(v.source)
-        ));
-        out.push_str(&render_backends(&v.backends, 2));
-    }
-    if s.vips.is_empty() {
-        out.push_str("\nno VIPs\n");
-    }
-    out
+    format!(
+        "{}\n{}\n{}",
+        head.render(),
+        render_pools(&s.pools),
+        render_services(&s.services)
+    )
 }
 
 fn reloads(r: &ReloadInfo, now: u64) -> String {
@@ -90,15 +75,18 @@ fn reloads(r: &ReloadInfo, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lb_api::types::{BackendStatus, Counters, InterfaceStatus, Source, VipStatus};
-    use lb_config::{AdminState, HashMode, Protocol};
+    use crate::cli::{pool::tests::backend, service::tests::service};
+    use lb_api::types::{BackendState, InterfaceStatus, PoolStatus, RingSizeSetting, Source};
 
     #[test]
-    fn renders_header_and_vips() {
+    fn renders_header_pools_and_services() {
+        let mut b1 = backend("b1", BackendState::Up);
+        b1.source = Source::Runtime;
+        b1.next_hop = None;
         let status = Status {
             version: "0.1.0".into(),
             config_file: "/etc/lb/lb.yaml".into(),
-            state_file: "/var/lib/lb/state.json".into(),
+            state_file: "/var/lib/lb/overrides.json".into(),
             precedence: "runtime overrides > config file".into(),
             bpffs: "/sys/fs/bpf/lb".into(),
             adopted: true,
@@ -113,44 +101,29 @@ mod tests {
                 last_error: Some("lb.yaml:3:1: bad\nmore".into()),
                 last_at: Some(940),
             },
-            vips: vec![VipStatus {
+            pools: vec![PoolStatus {
                 name: "web".into(),
-                address: "2001:db8::1".parse().unwrap(),
-                port: 80,
-                protocol: Protocol::Tcp,
-                hash: HashMode::SourcePort,
-                ring_size: 65537,
                 source: Source::Config,
-                counters: Counters::default(),
-                backends: vec![BackendStatus {
-                    name: "b1".into(),
-                    address: "2001:db8::10".parse().unwrap(),
-                    port: 80,
-                    weight: 1,
-                    config_weight: Some(1),
-                    weight_override: None,
-                    state: "up".into(),
-                    config_state: Some(AdminState::Up),
-                    state_override: None,
-                    down_reason: None,
-                    source: Source::Runtime,
-                    next_hop: None,
-                    counters: Counters::default(),
-                }],
+                services: vec!["web".into()],
+                backends: vec![b1],
             }],
+            services: vec![service("web", RingSizeSetting::Fixed(65537))],
         };
         assert_eq!(
             render(&status, 1000),
             "agent       lb-ctl 0.1.0, data path adopted at /sys/fs/bpf/lb\n\
              config      /etc/lb/lb.yaml\n\
-             state       /var/lib/lb/state.json\n\
+             state       /var/lib/lb/overrides.json\n\
              precedence  runtime overrides > config file\n\
              interfaces  eth0 (native)\n\
              reloads     2 (1 failed); last error 1m ago: lb.yaml:3:1: bad\n\
              \n\
-             web  [2001:db8::1]:80/tcp  hash source-port  ring 65537  config\n\
-             \x20 NAME  ADDRESS       PORT  STATE  WEIGHT  SOURCE   NEXT HOP\n\
-             \x20 b1    2001:db8::10    80  up          1  runtime  -\n"
+             pool web (config; services: web)\n\
+             \x20 NAME  ADDRESS   PORT  STATE  WEIGHT  SOURCE   NEXT-HOP/WHY\n\
+             \x20 b1    10.0.1.1     -  up        100  runtime  -\n\
+             \n\
+             NAME  SERVICE               HASH         RING   POOL  SOURCE  NEW FLOWS  PACKETS    BYTES\n\
+             web   [2001:db8::1]:80/tcp  source-port  65537  web   config         12     3400  1.5 MiB\n"
         );
     }
 

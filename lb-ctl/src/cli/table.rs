@@ -145,6 +145,35 @@ pub fn ago(then: u64, now: u64) -> String {
     }
 }
 
+/// A unix time in milliseconds, in UTC: `2023-11-14T22:13:20.000Z`.
+pub fn utc(ms: u64) -> String {
+    let (days, ms) = (ms / 86_400_000, ms % 86_400_000);
+    let (y, m, d) = civil(days);
+    let s = ms / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
+/// (year, month, day) of a day counted from 1970-01-01, in the Gregorian
+/// calendar: years of 400-year eras, counted from March so that the leap day
+/// comes last.
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = era * 400 + yoe + u64::from(m <= 2);
+    (y, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +232,14 @@ mod tests {
         assert_eq!(ago(100, 142), "42s ago");
         assert_eq!(ago(0, 7200), "2h ago");
         assert_eq!(ago(200, 100), "just now");
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(951_868_799_999), "2000-02-29T23:59:59.999Z");
+        assert_eq!(utc(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
     }
 }

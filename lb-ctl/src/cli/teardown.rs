@@ -13,12 +13,13 @@ use super::{
 };
 use lb_api::{
     client::{Client, ClientError},
+    paths::Route,
     types::ChangeResult,
 };
 use lb_dataplane as dataplane;
 
 pub fn run(client: &Client, bpffs: &Path, out: Output) -> Result<Exit> {
-    let asked = block_on(async { Ok(answer::post_empty(client, "/v1/teardown").await) })?;
+    let asked = block_on(async { Ok(answer::post_empty(client, &Route::Teardown.path()).await) })?;
     match asked {
         Ok(answer) => {
             if out == Output::Json {

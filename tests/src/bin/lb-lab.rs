@@ -29,7 +29,7 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         connections: usize,
     },
-    /// XDP data path ns/packet (DESIGN.md §9); prints a table, writes JSON.
+    /// XDP data path ns/packet (method: docs/benchmarks.md); prints a table, writes JSON.
     BenchXdp {
         #[arg(long, default_value_t = 5)]
         runs: usize,

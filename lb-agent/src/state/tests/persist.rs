@@ -7,12 +7,18 @@ use super::*;
 use lb_config::AdminState::Drain;
 
 fn sample() -> Overrides {
-    let file = file();
-    let mut ov = Overrides::default();
-    set_state(&mut ov, &file, "web", "b1", Drain).expect("drain");
-    add_vip(&mut ov, &file, vip_req(Some("api"), "10.0.0.5", 443)).expect("add");
-    remove_vip(&mut ov, &file, DNS).expect("remove");
-    ov
+    let mut l = Live::new(file());
+    l.set_state("web", "b1", Drain).expect("drain");
+    l.add_pool(pool_req("api", vec![backend_req(Some("a1"), "10.0.5.1")]))
+        .expect("add pool");
+    l.add_service(service_req(Some("api"), "10.0.0.5", 443, "api"))
+        .expect("add service");
+    l.add_backend("web", backend_req(None, "10.0.1.9"))
+        .expect("add backend");
+    l.remove_backend("web", "10.0.1.3").expect("remove backend");
+    l.remove_service(DNS).expect("remove service");
+    l.remove_pool("dns").expect("remove pool");
+    l.ov
 }
 
 fn mode(p: &Path) -> u32 {
@@ -60,7 +66,7 @@ fn save_then_load_round_trips_atomically() {
         .collect();
     assert_eq!(names, [FILE_NAME], "no temp file left");
     let text = std::fs::read_to_string(&path).expect("read");
-    assert_eq!(text, "{\n  \"version\": 1\n}\n");
+    assert_eq!(text, "{\n  \"version\": 2\n}\n");
 }
 
 #[test]
@@ -76,35 +82,45 @@ fn unreadable_contents_are_refused_with_the_path_and_the_reason() {
     let cases = [
         (
             "truncated",
-            "{\"version\": 1,",
+            "{\"version\": 2,",
             "EOF while parsing a value at line 1 column 14",
         ),
         (
             "not JSON",
-            "version = 1",
+            "version = 2",
             "expected value at line 1 column 1",
         ),
         ("empty", "", "EOF while parsing a value"),
         ("no version", "{}", "missing field `version`"),
         (
             "newer version",
-            "{\"version\": 2}",
-            "unsupported format version 2 (this lb-ctl reads version 1)",
+            "{\"version\": 3}",
+            "unsupported format version 3 (this lb-ctl reads version 2",
         ),
         (
-            "unknown key",
-            "{\"version\": 1, \"vips\": []}",
-            "unknown field `vips`",
+            "a key of version 1",
+            "{\"version\": 2, \"added_vips\": []}",
+            "unknown field `added_vips`",
         ),
         (
             "bad state",
-            "{\"version\": 1, \"backend_overrides\": {\"web\": {\"b1\": {\"state\": \"down\"}}}}",
+            "{\"version\": 2, \"backend_overrides\": {\"web\": {\"b1\": {\"state\": \"down\"}}}}",
             "unknown variant `down`",
         ),
         (
             "bad MAC",
-            r#"{"version": 1, "added_backends": {"web": [{"name": "x", "address": "10.0.1.9", "weight": 1, "state": "up", "mac": "zz"}]}}"#,
+            r#"{"version": 2, "added_backends": {"web": [{"name": "x", "address": "10.0.1.9", "weight": 1, "state": "up", "mac": "zz"}]}}"#,
             "`zz` is not a MAC address",
+        ),
+        (
+            "a pool without a name",
+            r#"{"version": 2, "added_pools": [{"backends": []}]}"#,
+            "missing field `name`",
+        ),
+        (
+            "a service without a pool",
+            r#"{"version": 2, "added_services": [{"name": "s", "address": "10.0.0.5", "port": 80, "protocol": "tcp", "mode": "dr", "hash": "source", "ring_size": "auto"}]}"#,
+            "missing field `pool`",
         ),
     ];
     let dir = TempDir::new("corrupt");
@@ -153,4 +169,67 @@ fn io_errors_name_the_operation_and_the_path() {
         .collect();
     names.sort();
     assert_eq!(names, ["not-a-dir", "taken"]);
+}
+
+/// A file written by an agent of configuration schema v1 keyed its changes
+/// by VIP: it is refused, and the message says what to do.
+#[test]
+fn a_version_1_file_is_refused_with_what_to_do() {
+    let dir = TempDir::new("v1");
+    let path = dir.path().join(FILE_NAME);
+    let v1 = r#"{
+  "version": 1,
+  "backend_overrides": {"web": {"b1": {"state": "drain"}}},
+  "added_vips": [{"name": "api", "address": "10.0.0.5", "port": 443, "protocol": "tcp",
+                  "mode": "dr", "hash": "source", "backends": []}],
+  "removed_vips": ["10.0.0.2:53/udp"]
+}
+"#;
+    std::fs::write(&path, v1).expect("write");
+    let e = load(&path).expect_err("version 1");
+    assert!(matches!(e, StateError::Corrupt { .. }), "{e:?}");
+    let msg = chain(&e);
+    for want in [
+        path.display().to_string().as_str(),
+        "move it aside to drop every runtime change",
+        "unsupported format version 1 (this lb-ctl reads version 2; version 1 keyed changes by \
+         VIP, before pools: move the file aside and make the changes again)",
+    ] {
+        assert!(msg.contains(want), "`{want}` not in: {msg}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        v1,
+        "left as is"
+    );
+}
+
+/// A hand-edited file may hold empty entries: they change nothing, and are
+/// dropped on load so that equal overrides compare equal.
+#[test]
+fn empty_entries_are_dropped_on_load() {
+    let dir = TempDir::new("normalize");
+    let path = dir.path().join(FILE_NAME);
+    let text = r#"{"version": 2,
+        "backend_overrides": {"web": {"b1": {}}, "dns": {}},
+        "added_backends": {"web": []},
+        "removed_backends": {"web": []},
+        "removed_pools": [], "added_pools": [], "added_services": [], "removed_services": []}"#;
+    std::fs::write(&path, text).expect("write");
+    let ov = load(&path).expect("load");
+    assert!(ov.is_empty(), "{ov:?}");
+    assert_eq!(ov, Overrides::default());
+
+    // Non-empty entries next to empty ones are kept.
+    let text = r#"{"version": 2,
+        "backend_overrides": {"web": {"b1": {}, "b2": {"weight": 3}}},
+        "removed_backends": {"web": ["10.0.1.3"], "dns": []}}"#;
+    std::fs::write(&path, text).expect("write");
+    let ov = load(&path).expect("load");
+    let mut l = Live::new(file());
+    l.set_weight("web", "b2", 3).expect("weight");
+    l.remove_backend("web", "10.0.1.3").expect("remove");
+    assert_eq!(ov, l.ov);
+    save(&path, &ov).expect("save");
+    assert_eq!(load(&path).expect("load"), ov);
 }

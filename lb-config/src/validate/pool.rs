@@ -1,0 +1,81 @@
+//! `pools:`: a mapping of pool name → pool, each with its backends.
+
+use std::collections::HashMap;
+
+use serde_yaml::Value;
+
+use super::Interfaces;
+use super::backend::backends;
+use crate::diagnostic::Problems;
+use crate::model::*;
+use crate::positions::YamlPath;
+use crate::raw::{RawPool, deserialize_all};
+use crate::rules;
+
+/// The pools that passed their checks, and where they and their backends are.
+pub(super) struct Pools {
+    pub list: Vec<PoolConfig>,
+    /// Pool name → where the pool is, and where each of its model backends is.
+    pub at: HashMap<String, (YamlPath, Vec<YamlPath>)>,
+    /// False when some pool was unusable: an unknown pool name may be that one.
+    pub complete: bool,
+}
+
+pub(super) fn pools(
+    raw: Option<Value>,
+    at: &YamlPath,
+    ifaces: &Interfaces,
+    p: &mut Problems,
+) -> Pools {
+    let mut out = Pools {
+        list: Vec::new(),
+        at: HashMap::new(),
+        complete: true,
+    };
+    let entries = match raw {
+        None | Some(Value::Null) => return out,
+        Some(Value::Mapping(m)) => m,
+        Some(_) => {
+            p.error(
+                at,
+                "`pools` is a mapping of pool name to pool, e.g. `pools: {web: {backends: [...]}}`",
+            );
+            out.complete = false;
+            return out;
+        }
+    };
+    for (key, value) in entries {
+        // Keys that are not strings were reported and dropped already.
+        let Some(name) = key.as_str() else { continue };
+        let pool_at = at.key(name);
+        if let Err(why) = rules::check_name("pool", name) {
+            p.error_at_key(&pool_at, why);
+            out.complete = false;
+            continue;
+        }
+        let raw = match value {
+            Value::Null => RawPool { backends: None },
+            v => match deserialize_all::<RawPool>(v, &pool_at, p) {
+                Some((raw, broken)) if broken.is_empty() => raw,
+                _ => {
+                    out.complete = false;
+                    continue;
+                }
+            },
+        };
+        let list = backends(
+            raw.backends.unwrap_or_default(),
+            &pool_at.key("backends"),
+            name,
+            ifaces,
+            p,
+        );
+        let (backends, paths): (Vec<_>, Vec<_>) = list.into_iter().unzip();
+        out.at.insert(name.to_owned(), (pool_at, paths));
+        out.list.push(PoolConfig {
+            name: name.to_owned(),
+            backends,
+        });
+    }
+    out
+}
