@@ -28,7 +28,7 @@ pub struct Diagnostic {
     pub line: usize,
     pub col: usize,
     pub severity: Severity,
-    /// Path of the node the problem is about, e.g. `vips[1].backends[0].weight`
+    /// Path of the node the problem is about, e.g. `pools.web.backends[0].weight`
     /// (empty for the document itself).
     pub path: String,
     pub message: String,

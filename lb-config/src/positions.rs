@@ -17,7 +17,7 @@ pub enum Segment {
     Index(usize),
 }
 
-/// Path from the document root to a node, displayed as `vips[1].backends[0].weight`.
+/// Path from the document root to a node, displayed as `pools.web.backends[0].weight`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct YamlPath(Vec<Segment>);
 

@@ -28,7 +28,7 @@ pub fn lb_ctl_bin() -> PathBuf {
         .find(|b| b.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "no lb-ctl next to {}: build it first (`cargo build -p lb-ctl`; `cargo xtask test` does)",
+                "no lb-ctl next to {}: build it first (`cargo build -p lb-ctl`; `cargo xtask test` does so before the tests)",
                 exe.display()
             )
         })

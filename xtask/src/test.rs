@@ -58,6 +58,14 @@ pub fn run(args: &Test) -> Result<()> {
             )
         })?;
     }
+    // The agent tests run the real `lb-ctl` binary, which no test target of
+    // its own package builds for them.
+    steps.run("build lb-ctl", || {
+        process::run(
+            "building the lb-ctl binary the agent tests run",
+            cargo::host()?.args(["build", "-p", "lb-ctl", "--bin", "lb-ctl"]),
+        )
+    })?;
     steps.run("tests", || {
         process::run(
             "running all tests",
