@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, net::IpAddr, net::SocketAddr, time::Duration};
 
 use futures_util::{StreamExt as _, stream};
-use lb_api::types::{BackendState, DownReason};
+use lb_api::types::{BackendState, CheckFailure, DownReason};
 use lb_common::{
     abi::Addr,
     consts::{state, vip_flags},
@@ -70,18 +70,38 @@ pub async fn resolve(targets: Vec<Target>, resolver: &Resolver) -> NextHops {
         .await
 }
 
-/// Why a backend cannot take traffic, operationally: its next hop.
-pub fn down_reason(b: &BackendConfig, hops: &NextHops) -> Option<DownReason> {
-    match hops.get(&b.address) {
-        Some(Ok(_)) => None,
-        Some(Err(e)) => Some(DownReason::NoNextHop { detail: e.clone() }),
-        None => Some(DownReason::Resolving),
-    }
+/// Backends whose health check holds them down, by (pool, backend): the
+/// check's type and its last failure.
+pub type Unhealthy = BTreeMap<(String, String), (String, CheckFailure)>;
+
+/// What the agent knows of backends beyond the configuration: whether they
+/// can be reached (next hops) and whether their checks pass.
+#[derive(Clone, Copy)]
+pub struct Operational<'a> {
+    pub hops: &'a NextHops,
+    pub unhealthy: &'a Unhealthy,
 }
 
-/// The state in effect of a backend.
-pub fn backend_state(b: &BackendConfig, hops: &NextHops) -> BackendState {
-    BackendState::of(b.state, down_reason(b, hops).as_ref())
+impl Operational<'_> {
+    /// Why backend `b` of `pool` cannot take traffic: its next hop first,
+    /// then its health check.
+    pub fn down_reason(&self, pool: &str, b: &BackendConfig) -> Option<DownReason> {
+        match self.hops.get(&b.address) {
+            Some(Err(e)) => return Some(DownReason::NoNextHop { detail: e.clone() }),
+            None => return Some(DownReason::Resolving),
+            Some(Ok(_)) => {}
+        }
+        let (check, failure) = self.unhealthy.get(&(pool.to_owned(), b.name.clone()))?;
+        Some(DownReason::Check {
+            check: check.clone(),
+            failure: failure.clone(),
+        })
+    }
+
+    /// The state in effect of backend `b` of `pool`.
+    pub fn state(&self, pool: &str, b: &BackendConfig) -> BackendState {
+        BackendState::of(b.state, self.down_reason(pool, b).as_ref())
+    }
 }
 
 /// The data path's encoding of a state (`lb_common::consts::state`): the
@@ -102,7 +122,7 @@ pub fn maglev_key(s: &ServiceConfig, b: &BackendConfig) -> String {
 }
 
 /// What the data path must hold for service `s`, whose pool is `pool`.
-pub fn service_vip(s: &ServiceConfig, pool: &PoolConfig, hops: &NextHops) -> DesiredVip {
+pub fn service_vip(s: &ServiceConfig, pool: &PoolConfig, ops: Operational<'_>) -> DesiredVip {
     DesiredVip {
         key: s.key().abi(),
         flags: match s.hash {
@@ -118,8 +138,9 @@ pub fn service_vip(s: &ServiceConfig, pool: &PoolConfig, hops: &NextHops) -> Des
                 addr: Addr::from_ip(b.address),
                 port: s.backend_port(b),
                 weight: b.weight,
-                state: abi_state(backend_state(b, hops)),
-                next_hop: hops
+                state: abi_state(ops.state(&pool.name, b)),
+                next_hop: ops
+                    .hops
                     .get(&b.address)
                     .and_then(|r| r.as_ref().ok())
                     .copied()
@@ -131,11 +152,11 @@ pub fn service_vip(s: &ServiceConfig, pool: &PoolConfig, hops: &NextHops) -> Des
 
 /// What the data path must hold for a whole configuration (services whose
 /// pool is missing are skipped: a checked configuration has none).
-pub fn build(config: &Config, hops: &NextHops) -> Desired {
+pub fn build(config: &Config, ops: Operational<'_>) -> Desired {
     config
         .services
         .iter()
-        .filter_map(|s| Some(service_vip(s, config.pool(&s.pool)?, hops)))
+        .filter_map(|s| Some(service_vip(s, config.pool(&s.pool)?, ops)))
         .collect()
 }
 
@@ -176,7 +197,17 @@ services:
             ("10.0.1.3".parse().unwrap(), Err("no ARP answer".into())),
         ]
         .into();
-        let d = build(&c, &hops);
+        let unhealthy = Unhealthy::from([(
+            ("web".to_owned(), "a".to_owned()),
+            ("http".to_owned(), CheckFailure::HttpStatus { status: 503 }),
+        )]);
+        let d = build(
+            &c,
+            Operational {
+                hops: &hops,
+                unhealthy: &unhealthy,
+            },
+        );
         assert_eq!(d.len(), 2);
         let https = d.get(&c.services[1].key().abi()).unwrap();
         assert_eq!(https.flags, vip_flags::HASH_SRC_PORT);
@@ -184,7 +215,7 @@ services:
         let keys: Vec<&str> = https.backends.iter().map(|b| b.key.as_str()).collect();
         assert_eq!(keys, ["10.0.1.1:443", "10.0.1.2:443", "10.0.1.3:443"]);
         let states: Vec<u32> = https.backends.iter().map(|b| b.state).collect();
-        assert_eq!(states, [state::UP, state::DRAIN, state::DOWN]);
+        assert_eq!(states, [state::DOWN, state::DRAIN, state::DOWN]);
         assert_eq!(https.backends[2].next_hop, NextHop::default());
     }
 
@@ -194,18 +225,16 @@ services:
             state: s,
             ..cfg().pools[0].backends[0].clone()
         };
-        let hops = NextHops::new();
-        assert_eq!(backend_state(&b(AdminState::Up), &hops), BackendState::Down);
+        let (hops, unhealthy) = (NextHops::new(), Unhealthy::new());
+        let ops = Operational {
+            hops: &hops,
+            unhealthy: &unhealthy,
+        };
+        assert_eq!(ops.state("web", &b(AdminState::Up)), BackendState::Down);
+        assert_eq!(ops.state("web", &b(AdminState::Maint)), BackendState::Maint);
+        assert_eq!(ops.state("web", &b(AdminState::Drain)), BackendState::Down);
         assert_eq!(
-            backend_state(&b(AdminState::Maint), &hops),
-            BackendState::Maint
-        );
-        assert_eq!(
-            backend_state(&b(AdminState::Drain), &hops),
-            BackendState::Down
-        );
-        assert_eq!(
-            down_reason(&b(AdminState::Up), &hops),
+            ops.down_reason("web", &b(AdminState::Up)),
             Some(DownReason::Resolving)
         );
     }

@@ -73,7 +73,15 @@ pub fn apply_once(cfg: &Config) -> Result<Applied> {
                 .map(|e| format!("backend {a}: {e} (kept down)"))
         })
         .collect();
-    let want = desired::build(cfg, &next_hops);
+    // Without an agent nothing checks health: every backend counts as healthy.
+    let unhealthy = desired::Unhealthy::new();
+    let want = desired::build(
+        cfg,
+        desired::Operational {
+            hops: &next_hops,
+            unhealthy: &unhealthy,
+        },
+    );
     let mut actual = dp.actual().context("reading the pinned maps")?;
     let p = plan::plan_full(&actual, &want)?;
     let map_writes = plan::apply(&mut dp, &mut actual, p).context("writing the maps")?;

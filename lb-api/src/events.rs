@@ -41,6 +41,17 @@ pub enum EventKind {
         /// In words: "drained by an operator", "next hop 10.0.0.2 unreachable: ...".
         reason: String,
     },
+    /// A backend's health check result changed what it says (healthy or
+    /// not), whether or not that changes the state in effect (a backend in
+    /// maintenance is still checked).
+    Health {
+        pool: String,
+        backend: String,
+        healthy: bool,
+        check: String,
+        /// The failure, when it went unhealthy.
+        reason: Option<String>,
+    },
     /// A backend was added to or removed from a pool.
     BackendAdded {
         pool: String,
@@ -95,6 +106,8 @@ pub enum Cause {
     Operator,
     /// Next-hop resolution (ARP/NDP, routes).
     NextHop,
+    /// A health check.
+    Health,
 }
 
 impl Cause {
@@ -104,6 +117,7 @@ impl Cause {
             Cause::Config => "config",
             Cause::Operator => "operator",
             Cause::NextHop => "next_hop",
+            Cause::Health => "health",
         }
     }
 }
@@ -115,6 +129,7 @@ impl EventKind {
             EventKind::AgentStarted { .. } => "agent_started",
             EventKind::AgentStopping => "agent_stopping",
             EventKind::BackendState { .. } => "backend_state",
+            EventKind::Health { .. } => "health",
             EventKind::BackendAdded { .. } => "backend_added",
             EventKind::BackendRemoved { .. } => "backend_removed",
             EventKind::PoolAdded { .. } => "pool_added",
@@ -149,6 +164,17 @@ impl fmt::Display for EventKind {
             } => match from {
                 Some(from) => write!(f, "backend {pool}/{backend} {from} -> {to}: {reason}"),
                 None => write!(f, "backend {pool}/{backend} is {to}: {reason}"),
+            },
+            EventKind::Health {
+                pool,
+                backend,
+                healthy,
+                check,
+                reason,
+            } => match (healthy, reason) {
+                (true, _) => write!(f, "backend {pool}/{backend}: {check} check passes"),
+                (false, Some(r)) => write!(f, "backend {pool}/{backend}: {check} check fails: {r}"),
+                (false, None) => write!(f, "backend {pool}/{backend}: {check} check fails"),
             },
             EventKind::BackendAdded {
                 pool,

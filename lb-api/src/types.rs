@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use lb_common::abi::Counters;
-use lb_config::{AdminState, HashMode, Protocol, RingSize};
+use lb_config::{
+    AdminState, HashMode, Protocol, RingSize,
+    check::{BackendCheck, CheckConfig},
+};
 
 pub use crate::events::{Cause, Event, EventKind};
 
@@ -149,6 +152,11 @@ pub enum DownReason {
     Resolving,
     /// No usable next hop: no route on a configured interface, no ARP/NDP answer, ...
     NoNextHop { detail: String },
+    /// Its health check fails (`fall` times in a row); the last failure.
+    Check {
+        check: String,
+        failure: CheckFailure,
+    },
 }
 
 impl fmt::Display for DownReason {
@@ -156,8 +164,113 @@ impl fmt::Display for DownReason {
         match self {
             DownReason::Resolving => f.write_str("resolving its next hop"),
             DownReason::NoNextHop { detail } => write!(f, "no next hop: {detail}"),
+            DownReason::Check { check, failure } => write!(f, "{check} check failed: {failure}"),
         }
     }
+}
+
+/// Why one health check failed, precisely.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckFailure {
+    /// The connection was refused (nothing listens).
+    Refused,
+    /// No answer within the check's timeout.
+    Timeout { after_ms: u64 },
+    /// The connection was reset or closed before the check completed.
+    Reset,
+    /// No route, host or network unreachable, ... (ICMP error, local routing).
+    Unreachable { detail: String },
+    /// An HTTP status not in the expected set.
+    HttpStatus { status: u16 },
+    /// The body lacks the expected substring.
+    BodyMismatch,
+    /// The body's MD5 differs from the expected digest.
+    DigestMismatch { got: String },
+    /// The TCP reply lacks the expected string.
+    ExpectMismatch,
+    /// TLS failed (handshake, certificate).
+    Tls { detail: String },
+    /// The server spoke, but not as the check expects (not HTTP, not MySQL, an error packet, ...).
+    Protocol { detail: String },
+    /// The script exited with a status other than 0.
+    ScriptExit { code: i32 },
+    /// The script was ended by a signal (or killed at the timeout: see `Timeout`).
+    ScriptSignal { signal: i32 },
+    /// Anything else the system said (e.g. too many open files).
+    Io { detail: String },
+}
+
+impl fmt::Display for CheckFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckFailure::Refused => f.write_str("connection refused"),
+            CheckFailure::Timeout { after_ms } => write!(f, "timeout after {after_ms} ms"),
+            CheckFailure::Reset => f.write_str("connection reset"),
+            CheckFailure::Unreachable { detail } => write!(f, "unreachable: {detail}"),
+            CheckFailure::HttpStatus { status } => write!(f, "HTTP {status}"),
+            CheckFailure::BodyMismatch => f.write_str("body does not contain the expected string"),
+            CheckFailure::DigestMismatch { got } => write!(f, "body digest mismatch (MD5 {got})"),
+            CheckFailure::ExpectMismatch => {
+                f.write_str("reply does not contain the expected string")
+            }
+            CheckFailure::Tls { detail } => write!(f, "TLS error: {detail}"),
+            CheckFailure::Protocol { detail } => write!(f, "protocol error: {detail}"),
+            CheckFailure::ScriptExit { code } => write!(f, "script exited with {code}"),
+            CheckFailure::ScriptSignal { signal } => write!(f, "script killed by signal {signal}"),
+            CheckFailure::Io { detail } => write!(f, "{detail}"),
+        }
+    }
+}
+
+impl CheckFailure {
+    /// The kind, as in the JSON (`refused`, `timeout`, ...): the metrics label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckFailure::Refused => "refused",
+            CheckFailure::Timeout { .. } => "timeout",
+            CheckFailure::Reset => "reset",
+            CheckFailure::Unreachable { .. } => "unreachable",
+            CheckFailure::HttpStatus { .. } => "http_status",
+            CheckFailure::BodyMismatch => "body_mismatch",
+            CheckFailure::DigestMismatch { .. } => "digest_mismatch",
+            CheckFailure::ExpectMismatch => "expect_mismatch",
+            CheckFailure::Tls { .. } => "tls",
+            CheckFailure::Protocol { .. } => "protocol",
+            CheckFailure::ScriptExit { .. } => "script_exit",
+            CheckFailure::ScriptSignal { .. } => "script_signal",
+            CheckFailure::Io { .. } => "io",
+        }
+    }
+}
+
+/// A backend's health check as last seen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// The check's type (`http`, `tcp`, ...).
+    pub check: String,
+    /// Whether the check holds the backend up (HAProxy's health >= rise).
+    pub healthy: bool,
+    /// HAProxy's counter: consecutive results toward the next change, e.g.
+    /// 2 of `fall` 3 failures while still healthy.
+    pub progress: u32,
+    /// What `progress` counts up to (`fall` while healthy, `rise` while not).
+    pub threshold: u32,
+    /// The last result: `None` before the first check.
+    pub last: Option<CheckResult>,
+    /// Unix time of the last change of `healthy`.
+    pub since: Option<u64>,
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// `None`: it passed.
+    pub failure: Option<CheckFailure>,
+    /// How long it took.
+    pub duration_ms: f64,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
 }
 
 /// `GET /v1/status`.
@@ -231,6 +344,8 @@ pub struct BackendStatus {
     pub source: Source,
     /// Interface and MAC of the DR next hop, when resolved.
     pub next_hop: Option<NextHopInfo>,
+    /// Its health check, when its pool has one and it takes part.
+    pub check: Option<CheckStatus>,
     /// Summed over the services using the pool.
     pub counters: Counters,
 }
@@ -341,6 +456,21 @@ pub struct Stats {
     pub services: Vec<ServiceStats>,
     /// Data-path packets per verdict reason (`tx`, `pass_not_vip`, ...).
     pub reasons: BTreeMap<String, u64>,
+    /// Health checks per pool, since the agent started.
+    #[serde(default)]
+    pub checks: Vec<PoolCheckStats>,
+}
+
+/// A pool's health checks: how long they took, and why they failed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolCheckStats {
+    pub pool: String,
+    /// (upper bound in seconds, checks that took at most that and more than
+    /// the bound before), the last bound infinite (`null` in JSON).
+    pub duration_buckets: Vec<(Option<f64>, u64)>,
+    pub duration_sum_secs: f64,
+    /// Failures by kind (`refused`, `timeout`, `http_status`, ...).
+    pub failures: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -386,6 +516,9 @@ pub struct AddPool {
     pub name: String,
     #[serde(default)]
     pub backends: Vec<AddBackend>,
+    /// Its health check, every field given (as `GET /v1/config` shows one).
+    #[serde(default)]
+    pub check: Option<CheckConfig>,
 }
 
 /// `POST /v1/pools/{pool}/backends`: a backend added at runtime.
@@ -400,6 +533,9 @@ pub struct AddBackend {
     pub interface: Option<String>,
     /// Static next-hop MAC, `02:00:00:00:00:01`.
     pub mac: Option<String>,
+    /// Its own check settings (off, or another port or address).
+    #[serde(default)]
+    pub check: Option<BackendCheck>,
 }
 
 /// `PUT /v1/pools/{pool}/backends/{backend}/state`.

@@ -82,10 +82,26 @@ pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_duration(*d))
 }
 
+/// `serde(with)` for a [`Duration`] as its text form, both ways (for the
+/// model types persisted as JSON).
+pub mod text {
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        super::serialize(d, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::DurationText::deserialize(d).map(|t| t.0)
+    }
+}
+
 /// Raw-layer duration: a string parsed while deserializing, so a bad value is
 /// reported at its own position with a specific message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct DurationText(pub Duration);
+pub(crate) struct DurationText(pub Duration);
 
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -10,9 +10,11 @@
 //!    reporting each unknown key or wrong type at its node;
 //! 4. `validate` checks ranges, references and uniqueness and builds the model.
 
+pub mod check;
 mod diagnostic;
 pub mod duration;
 mod model;
+pub mod notify;
 mod positions;
 mod raw;
 pub mod rules;

@@ -13,6 +13,9 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::check::{BackendCheck, CheckConfig, HealthConfig};
+use crate::notify::NotifyConfig;
+
 /// Every key, its default and its allowed values, as a commented YAML file that
 /// `lb-ctl config defaults` can print. It parses into the defaults (a test checks).
 pub const DEFAULTS_DOC: &str = include_str!("reference.yaml");
@@ -59,6 +62,10 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// L4 virtual services the data path serves, in file order.
     pub services: Vec<ServiceConfig>,
+    /// Health-check defaults and limits (`health:`).
+    pub health: HealthConfig,
+    /// E-mail, webhook and scripts fed by the agent's events (`notify:`).
+    pub notify: NotifyConfig,
 }
 
 impl Config {
@@ -137,6 +144,16 @@ pub struct PoolConfig {
     pub name: String,
     /// Backends in file order; names and (address, port) unique in the pool.
     pub backends: Vec<BackendConfig>,
+    /// How its backends are checked; none: they are taken as healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckConfig>,
+    /// Run when one of its backends comes up (keepalived `notify_up`):
+    /// program and arguments, to which the agent appends the backend's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_up: Option<Vec<String>>,
+    /// Run when one of its backends leaves `up` (keepalived `notify_down`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_down: Option<Vec<String>>,
 }
 
 impl PoolConfig {
@@ -336,6 +353,9 @@ pub struct BackendConfig {
     /// Static next-hop MAC; default: looked up in the neighbour table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
+    /// Its own check settings (off, or another port or address).
+    #[serde(default, skip_serializing_if = "BackendCheck::is_default")]
+    pub check: BackendCheck,
 }
 
 impl BackendConfig {

@@ -21,7 +21,7 @@ use super::model::{HashMode, LogLevel, Protocol, XdpMode};
 use super::positions::{Segment, YamlPath};
 
 /// Top-level sections reserved for later features: accepted when absent or empty.
-pub(super) const RESERVED: [&str; 4] = ["health", "vrrp", "frontends", "notify"];
+pub(super) const RESERVED: [&str; 2] = ["vrrp", "frontends"];
 
 /// The whole document.
 #[derive(Deserialize)]
@@ -35,22 +35,18 @@ pub(super) struct RawConfig {
     /// A mapping of pool name → pool, walked entry by entry.
     pub pools: Option<Value>,
     pub services: Option<Vec<Each<RawService>>>,
-    pub health: Option<Value>,
+    pub health: Option<RawHealth>,
     pub vrrp: Option<Value>,
     pub frontends: Option<Value>,
+    /// Checked in `validate::notify`, which has the section's raw structs.
     pub notify: Option<Value>,
 }
 
 impl RawConfig {
     /// The reserved sections with their values, in [`RESERVED`] order.
-    pub fn reserved(&self) -> [(&'static str, Option<&Value>); 4] {
-        let [h, v, f, n] = RESERVED;
-        [
-            (h, self.health.as_ref()),
-            (v, self.vrrp.as_ref()),
-            (f, self.frontends.as_ref()),
-            (n, self.notify.as_ref()),
-        ]
+    pub fn reserved(&self) -> [(&'static str, Option<&Value>); 2] {
+        let [v, f] = RESERVED;
+        [(v, self.vrrp.as_ref()), (f, self.frontends.as_ref())]
     }
 }
 
@@ -78,10 +74,129 @@ pub(super) struct RawInterface {
     pub xdp_mode: Option<XdpMode>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a pool: a mapping with `backends`")]
 pub(super) struct RawPool {
     pub backends: Option<Vec<Each<RawBackend>>>,
+    pub check: Option<RawCheck>,
+    pub notify_up: Option<Vec<String>>,
+    pub notify_down: Option<Vec<String>>,
+}
+
+/// When checks run: `health:` defaults, or a check's own (the same keys in
+/// both; serde cannot flatten a struct that refuses unknown keys).
+#[derive(Clone, Copy, Default)]
+pub(super) struct RawTiming {
+    pub inter: Option<DurationText>,
+    pub fastinter: Option<DurationText>,
+    pub downinter: Option<DurationText>,
+    pub rise: Option<Int>,
+    pub fall: Option<Int>,
+    pub timeout: Option<DurationText>,
+}
+
+/// `health:`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "health-check defaults: `inter`, `rise`, `fall`, `timeout`, `concurrency`, …"
+)]
+pub(super) struct RawHealth {
+    pub inter: Option<DurationText>,
+    pub fastinter: Option<DurationText>,
+    pub downinter: Option<DurationText>,
+    pub rise: Option<Int>,
+    pub fall: Option<Int>,
+    pub timeout: Option<DurationText>,
+    pub concurrency: Option<Int>,
+}
+
+impl RawHealth {
+    pub fn timing(&self) -> RawTiming {
+        RawTiming {
+            inter: self.inter,
+            fastinter: self.fastinter,
+            downinter: self.downinter,
+            rise: self.rise,
+            fall: self.fall,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A pool's `check:`: every type's keys, checked against `type` in `validate`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a check: a mapping with `type`, …")]
+pub(super) struct RawCheck {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub inter: Option<DurationText>,
+    pub fastinter: Option<DurationText>,
+    pub downinter: Option<DurationText>,
+    pub rise: Option<Int>,
+    pub fall: Option<Int>,
+    pub timeout: Option<DurationText>,
+    pub port: Option<Int>,
+    pub address: Option<String>,
+    pub via_service: Option<String>,
+    pub send: Option<String>,
+    pub expect: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    pub status: Option<Value>,
+    pub body: Option<String>,
+    pub digest: Option<String>,
+    pub sni: Option<String>,
+    pub verify: Option<bool>,
+    pub user: Option<String>,
+    pub command: Option<Vec<String>>,
+}
+
+impl RawCheck {
+    pub fn timing(&self) -> RawTiming {
+        RawTiming {
+            inter: self.inter,
+            fastinter: self.fastinter,
+            downinter: self.downinter,
+            rise: self.rise,
+            fall: self.fall,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A backend's `check:`: `false` (no check), `true`, or where to aim.
+pub(super) enum RawBackendCheck {
+    Enabled(bool),
+    Aim(RawCheckAim),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "`port` and/or `address`")]
+pub(super) struct RawCheckAim {
+    pub port: Option<Int>,
+    pub address: Option<String>,
+}
+
+impl<'de> de::Deserialize<'de> for RawBackendCheck {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawBackendCheck;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`false`, `true`, or a mapping with `port` and/or `address`")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawBackendCheck, E> {
+                Ok(RawBackendCheck::Enabled(v))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawBackendCheck, A::Error> {
+                RawCheckAim::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawBackendCheck::Aim)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,6 +262,7 @@ pub(super) struct RawBackend {
     pub state: Option<String>,
     pub interface: Option<String>,
     pub mac: Option<String>,
+    pub check: Option<RawBackendCheck>,
 }
 
 /// An integer of any size YAML can write, range-checked in `validate` so that

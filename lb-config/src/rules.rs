@@ -322,6 +322,7 @@ mod tests {
             state: AdminState::Up,
             interface: None,
             mac: None,
+            check: Default::default(),
         }
     }
 

@@ -52,8 +52,10 @@ pub enum Outcome {
 
 /// What the reconciler thread receives.
 pub enum Msg {
-    Request(Request),
+    Request(Box<Request>),
     NextHops(desired::NextHops),
+    /// A backend's health check changed its verdict.
+    Health(crate::health::Change),
     Neighbour(NeighbourEvent),
     Shutdown,
 }
@@ -177,6 +179,16 @@ async fn start_reconciler(
         let resolver = crate::neigh::Resolver::new().context("opening a netlink socket")?;
         desired::resolve(desired::targets(&effective.pools), &resolver).await
     };
+    let checks = {
+        let to = to.clone();
+        crate::health::Checks::new(
+            cfg.health.concurrency,
+            tokio::runtime::Handle::current(),
+            move |change| {
+                let _ = to.send(Msg::Health(change));
+            },
+        )
+    };
     let mut reconciler = reconciler::Reconciler::new(reconciler::Start {
         dp,
         config_path: config_path.to_owned(),
@@ -186,6 +198,7 @@ async fn start_reconciler(
         resolve: resolve_tx,
         resolved,
         events: events.clone(),
+        checks,
     })?;
     let writes = reconciler
         .start()
@@ -218,7 +231,7 @@ fn api_bridge(to: mpsc::Sender<Msg>) -> Result<mpsc::Sender<Request>> {
         .name("lb-api-bridge".into())
         .spawn(move || {
             for r in api_rx {
-                if to.send(Msg::Request(r)).is_err() {
+                if to.send(Msg::Request(Box::new(r))).is_err() {
                     break;
                 }
             }

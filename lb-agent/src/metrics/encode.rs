@@ -22,7 +22,13 @@ pub(super) enum Points {
     Gauge(Vec<(Labels, u64)>),
     /// One series of value 1; the encoder appends `_info` to the family name.
     Info(Labels),
+    /// Histograms; the encoder writes cumulative `_bucket`, `_sum` and `_count`.
+    Histogram(Vec<HistogramSeries>),
 }
+
+/// One histogram series: labels, the sum, and (upper bound, count in that
+/// bucket) with the last bound `f64::INFINITY` (+Inf).
+pub(super) type HistogramSeries = (Labels, f64, Vec<(f64, u64)>);
 
 #[derive(Debug)]
 pub(super) struct Family {
@@ -83,9 +89,11 @@ impl Collector for Snapshot {
                 // Like prometheus-client's Registry, a family with no series
                 // (no services yet) is left out rather than written bare.
                 Points::Counter(p) | Points::Gauge(p) if p.is_empty() => continue,
+                Points::Histogram(p) if p.is_empty() => continue,
                 Points::Counter(_) => MetricType::Counter,
                 Points::Gauge(_) => MetricType::Gauge,
                 Points::Info(_) => MetricType::Info,
+                Points::Histogram(_) => MetricType::Histogram,
             };
             let mut metric =
                 encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
@@ -101,6 +109,14 @@ impl Collector for Snapshot {
                     }
                 }
                 Points::Info(labels) => metric.encode_info(labels)?,
+                Points::Histogram(series) => {
+                    for (labels, sum, buckets) in series {
+                        let count = buckets.iter().map(|(_, n)| n).sum();
+                        metric
+                            .encode_family(labels)?
+                            .encode_histogram::<Labels>(*sum, count, buckets, None)?;
+                    }
+                }
             }
         }
         Ok(())

@@ -51,6 +51,7 @@ pub fn render(status: &Status, stats: &Stats, events: &Counts, build: &BuildInfo
     families.extend(traffic(stats));
     families.push(datapath(stats));
     families.extend(reloads(status));
+    families.extend(checks(status, stats));
     families.extend(event_families(events));
     text(families)
 }
@@ -80,6 +81,63 @@ fn inventory(status: &Status) -> Vec<Family> {
             "lb_backend_weight",
             "Weight in effect (share of new flows).",
             weights(&backends),
+        ),
+    ]
+}
+
+/// Health checks: whether each checked backend's check holds it healthy,
+/// how long checks take per pool, and why they fail.
+fn checks(status: &Status, stats: &Stats) -> Vec<Family> {
+    let healthy = status
+        .pools
+        .iter()
+        .flat_map(|p| p.backends.iter().map(move |b| (p.name.as_str(), b)))
+        .filter_map(|(pool, b)| {
+            Some((
+                backend_labels(pool, b),
+                u64::from(b.check.as_ref()?.healthy),
+            ))
+        })
+        .collect();
+    let durations = stats
+        .checks
+        .iter()
+        .map(|c| {
+            let buckets = c
+                .duration_buckets
+                .iter()
+                .map(|(bound, n)| (bound.unwrap_or(f64::INFINITY), *n))
+                .collect();
+            (vec![("pool", c.pool.clone())], c.duration_sum_secs, buckets)
+        })
+        .collect();
+    let failures = stats
+        .checks
+        .iter()
+        .flat_map(|c| {
+            c.failures.iter().map(move |(reason, n)| {
+                (
+                    vec![("pool", c.pool.clone()), ("reason", reason.clone())],
+                    *n,
+                )
+            })
+        })
+        .collect();
+    vec![
+        gauge(
+            "lb_backend_check_healthy",
+            "1 while the backend's health check holds it healthy (HAProxy: health >= rise), 0 while it holds it down.",
+            healthy,
+        ),
+        Family {
+            name: "lb_check_duration_seconds",
+            help: "How long health checks took, per pool.",
+            points: Points::Histogram(durations),
+        },
+        counter(
+            "lb_check_failures",
+            "Failed health checks, per pool and reason (refused, timeout, http_status, ...).",
+            failures,
         ),
     ]
 }

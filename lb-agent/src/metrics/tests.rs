@@ -43,6 +43,7 @@ fn empty_stats() -> Stats {
         interval_secs: 1.0,
         services: vec![],
         reasons: Default::default(),
+        checks: Vec::new(),
     }
 }
 
@@ -50,6 +51,14 @@ fn empty_stats() -> Stats {
 type Be = (&'static str, &'static str, BackendState, u32);
 
 fn backend(&(name, address, state, weight): &Be) -> BackendStatus {
+    let check = (name == "web-1").then(|| lb_api::types::CheckStatus {
+        check: "http".into(),
+        healthy: true,
+        progress: 0,
+        threshold: 3,
+        last: None,
+        since: None,
+    });
     BackendStatus {
         name: name.into(),
         address: address.parse().expect("backend address"),
@@ -62,6 +71,7 @@ fn backend(&(name, address, state, weight): &Be) -> BackendStatus {
         state_override: None,
         state,
         down_reason: None,
+        check,
         since: None,
         source: Source::Config,
         next_hop: None,
@@ -219,6 +229,12 @@ fn fixture() -> (Status, Stats, Counts) {
         interval_secs: 1.0,
         services: SERVICES.iter().map(service_stats).collect(),
         reasons,
+        checks: vec![lb_api::types::PoolCheckStats {
+            pool: "web".into(),
+            duration_buckets: vec![(Some(0.001), 3), (Some(0.01), 1), (None, 1)],
+            duration_sum_secs: 1.5,
+            failures: [("timeout".to_owned(), 1)].into(),
+        }],
     };
     let services = SERVICES.iter().map(service_status).collect();
     (status(pools, services, reloads), stats, events())
@@ -265,7 +281,10 @@ fn check_structure(out: &str) -> Vec<(String, String)> {
             families.push((name.to_owned(), kind.to_owned()));
         } else if !line.starts_with('#') {
             let (name, kind) = families.last().expect("a sample before any # TYPE");
-            let sample = line.split(['{', ' ']).next().unwrap_or_default();
+            let mut sample = line.split(['{', ' ']).next().unwrap_or_default();
+            if kind == "histogram" {
+                sample = histogram_part(sample);
+            }
             assert_eq!(
                 sample,
                 sample_name(name, kind),
@@ -277,13 +296,22 @@ fn check_structure(out: &str) -> Vec<(String, String)> {
     families
 }
 
-/// The name samples of a family carry.
+/// The name samples of a family carry (a histogram's: its `_bucket`, then
+/// `_sum` and `_count`, which [`histogram_part`] folds back).
 fn sample_name(family: &str, kind: &str) -> String {
     match kind {
         "counter" => format!("{family}_total"),
         "info" => format!("{family}_info"),
         _ => family.to_owned(),
     }
+}
+
+/// A histogram's sample name without its `_bucket`/`_sum`/`_count` suffix.
+fn histogram_part(sample: &str) -> &str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| sample.strip_suffix(s))
+        .unwrap_or(sample)
 }
 
 #[test]
@@ -353,6 +381,13 @@ fn renders_reloads_and_events() {
             r#"lb_events_total{type="agent_started"} 1"#,
             r#"lb_events_total{type="backend_state"} 1"#,
             r#"lb_backend_transitions_total{pool="web",backend="web-2",to="drain",cause="operator"} 1"#,
+            r#"lb_backend_check_healthy{pool="web",backend="web-1"} 1"#,
+            r#"lb_check_duration_seconds_bucket{le="0.001",pool="web"} 3"#,
+            r#"lb_check_duration_seconds_bucket{le="0.01",pool="web"} 4"#,
+            r#"lb_check_duration_seconds_bucket{le="+Inf",pool="web"} 5"#,
+            r#"lb_check_duration_seconds_sum{pool="web"} 1.5"#,
+            r#"lb_check_duration_seconds_count{pool="web"} 5"#,
+            r#"lb_check_failures_total{pool="web",reason="timeout"} 1"#,
         ],
     );
 }
@@ -383,6 +418,9 @@ fn families_in_order_with_their_types() {
             ("lb_reloads", "counter"),
             ("lb_last_reload_success", "gauge"),
             ("lb_last_reload_timestamp_seconds", "gauge"),
+            ("lb_backend_check_healthy", "gauge"),
+            ("lb_check_duration_seconds", "histogram"),
+            ("lb_check_failures", "counter"),
             ("lb_events", "counter"),
             ("lb_backend_transitions", "counter"),
         ]

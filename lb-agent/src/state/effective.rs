@@ -161,6 +161,9 @@ fn file_pool(fp: &PoolConfig, ov: &Overrides, prov: &mut PoolProvenance) -> Pool
     let mut pool = PoolConfig {
         name: fp.name.clone(),
         backends: Vec::new(),
+        check: fp.check.clone(),
+        notify_up: fp.notify_up.clone(),
+        notify_down: fp.notify_down.clone(),
     };
     for fb in &fp.backends {
         if removed.is_some_and(|r| r.contains(&fb.name)) {
@@ -221,6 +224,7 @@ impl Effective {
             interfaces: file.interfaces.clone(),
             pools: self.pools.clone(),
             services: self.services.clone(),
+            health: file.health.clone(),
         }
     }
 

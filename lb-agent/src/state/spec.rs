@@ -35,6 +35,9 @@ pub(super) fn service_from_request(req: &AddService) -> ServiceConfig {
 /// The pool a request asks for.
 pub(super) fn pool_from_request(req: &AddPool) -> Result<PoolConfig, ApiError> {
     Ok(PoolConfig {
+        check: req.check.clone(),
+        notify_up: None,
+        notify_down: None,
         name: req.name.clone(),
         backends: req
             .backends
@@ -63,6 +66,7 @@ pub(super) fn backend_from_request(req: &AddBackend) -> Result<BackendConfig, Ap
         state: req.state.unwrap_or(AdminState::Up),
         interface: req.interface.clone(),
         mac,
+        check: req.check.clone().unwrap_or_default(),
     })
 }
 
@@ -125,6 +129,14 @@ pub(super) fn service_differences(
 /// See [`service_differences`]; a pool's backends compare by name, in any order.
 pub(super) fn pool_differences(label: &str, have: &PoolConfig, req: &PoolConfig) -> Vec<String> {
     let mut out = Vec::new();
+    if have.check != req.check {
+        let json = |c| serde_json::to_string(c).unwrap_or_default();
+        out.push(format!(
+            "check: {label} {}, requested {}",
+            json(&have.check),
+            json(&req.check)
+        ));
+    }
     for hb in &have.backends {
         match req.backends.iter().find(|rb| rb.name == hb.name) {
             None => out.push(format!("backend `{}`: not in the request", hb.name)),
@@ -182,6 +194,12 @@ pub(super) fn backend_differences(
         show(&req.interface),
     );
     d.field("mac", label, show(&have.mac), show(&req.mac));
+    d.field(
+        "check",
+        label,
+        serde_json::to_string(&have.check).unwrap_or_default(),
+        serde_json::to_string(&req.check).unwrap_or_default(),
+    );
     d.into_vec()
 }
 

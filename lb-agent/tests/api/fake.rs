@@ -32,6 +32,7 @@ fn backend(name: &str, addr: &str, state: BackendState) -> BackendStatus {
         state_override: (admin != AdminState::Up).then_some(admin),
         state,
         down_reason: None,
+        check: None,
         since: Some(1_700_000_000),
         source: Source::Config,
         next_hop: Some(NextHopInfo {
@@ -117,6 +118,7 @@ fn stats() -> Stats {
             backends: vec![],
         }],
         reasons: BTreeMap::from([("tx".to_owned(), 5)]),
+        checks: Vec::new(),
     }
 }
 

@@ -35,9 +35,9 @@ fn each_kind_of_error_is_located() {
         ),
         (
             "unknown key in a pool",
-            format!("{HEAD}{BACKEND}    check: {{}}\n{SERVICE}"),
+            format!("{HEAD}{BACKEND}    checks: {{}}\n{SERVICE}"),
             (7, 5),
-            "unknown key `check`, expected `backends`",
+            "unknown key `checks`, expected `backends` or `check`",
         ),
         (
             "unknown agent key",
@@ -175,9 +175,9 @@ fn each_kind_of_error_is_located() {
         ),
         (
             "reserved section",
-            format!("health:\n  checks: []\n{}", file("", "")),
+            format!("vrrp:\n  instances: []\n{}", file("", "")),
             (1, 1),
-            "`health` is not supported yet",
+            "`vrrp` is not supported yet",
         ),
         (
             "missing address",
@@ -390,7 +390,7 @@ colour: blue
     let want = "\
 lb.yaml:4:3: warning: pool `a` is used by no service
 lb.yaml:7:17: invalid type: string \"lots\", expected an integer
-lb.yaml:8:9: unknown key `colour`, expected one of `address`, `name`, `port`, `weight`, `state`, `interface`, `mac`
+lb.yaml:8:9: unknown key `colour`, expected one of `address`, `name`, `port`, `weight`, `state`, `interface`, `mac`, `check`
 lb.yaml:13:18: `10.0.2.x` is not an IPv4 or IPv6 address
 lb.yaml:14:16: unknown variant `sleeping`, expected one of `up`, `drain`, `maint`
 lb.yaml:18:16: ring_size 100 is not prime (Maglev needs a prime; the next one is 101)

@@ -1,12 +1,14 @@
 //! The configuration pipeline end to end: models built, defaults applied,
 //! warnings; `errors` has each kind of error at its line:col.
 
+mod checks;
 mod errors;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::*;
+use crate::check::HealthConfig;
 
 /// Errors of `text` as (line, col, message), in report order.
 pub(super) fn errors(text: &str) -> Vec<(usize, usize, String)> {
@@ -75,6 +77,7 @@ fn backend(name: &str, address: &str) -> BackendConfig {
         state: AdminState::Up,
         interface: None,
         mac: None,
+        check: Default::default(),
     }
 }
 
@@ -121,6 +124,9 @@ fn full_file_builds_the_expected_model() {
                         ..backend("10.77.0.102", "10.77.0.102")
                     },
                 ],
+                check: None,
+                notify_up: None,
+                notify_down: None,
             },
             PoolConfig {
                 name: "dns6".into(),
@@ -132,6 +138,9 @@ fn full_file_builds_the_expected_model() {
                     },
                     backend("2001:db8::11", "2001:db8::11"),
                 ],
+                check: None,
+                notify_up: None,
+                notify_down: None,
             },
         ],
         services: vec![
@@ -156,6 +165,8 @@ fn full_file_builds_the_expected_model() {
                 pool: "dns6".into(),
             },
         ],
+        health: HealthConfig::default(),
+        notify: Default::default(),
     };
     assert_eq!(checked.config, want);
     // 1009 slots for 2 backends is fine; no other warning applies.

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::address::{address, mac};
+use super::check::backend_check;
 use super::{Identity, Interfaces, Registry, in_range, name_or};
 use crate::diagnostic::Problems;
 use crate::model::*;
@@ -130,18 +131,26 @@ fn backend(
     if !broken.is_empty() {
         return (id, None);
     }
-    let backend = match (name, address, port, weight, state, mac) {
-        (Some(name), Some(address), Some(port), Some(weight), Some(state), Some(mac)) => {
-            Some(BackendConfig {
-                name,
-                address,
-                port,
-                weight,
-                state,
-                interface: raw.interface,
-                mac,
-            })
-        }
+    let check = backend_check(raw.check, &at.key("check"), p);
+    let backend = match (name, address, port, weight, state, mac, check) {
+        (
+            Some(name),
+            Some(address),
+            Some(port),
+            Some(weight),
+            Some(state),
+            Some(mac),
+            Some(check),
+        ) => Some(BackendConfig {
+            name,
+            address,
+            port,
+            weight,
+            state,
+            interface: raw.interface,
+            mac,
+            check,
+        }),
         _ => None,
     };
     (id, backend)

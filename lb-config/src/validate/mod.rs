@@ -5,6 +5,8 @@
 
 mod address;
 mod backend;
+mod check;
+mod notify;
 mod pool;
 mod service;
 
@@ -46,7 +48,14 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems
     let has_interfaces_key = raw.interfaces.is_some();
     let mut interfaces = interfaces(raw.interfaces.unwrap_or_default(), &interfaces_at, p);
     interfaces.complete &= !broken.contains("interfaces");
-    let mut pools = pools(raw.pools, &root.key("pools"), &interfaces, p);
+    let (check_defaults, health) = check::health(raw.health, &root.key("health"), p);
+    let mut pools = pools(
+        raw.pools,
+        &root.key("pools"),
+        &interfaces,
+        &check_defaults,
+        p,
+    );
     pools.complete &= !broken.contains("pools");
     let services_at = root.key("services");
     let has_services_key = raw.services.is_some();
@@ -77,11 +86,38 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems
             p.warning_at_key(at, format!("pool `{}` is used by no service", pool.name));
         }
     }
+    check_via_service(&pools, &services, p);
     Config {
         agent,
         interfaces: interfaces.list,
         pools: pools.list,
         services,
+        health,
+        notify: notify::notify(raw.notify, &root.key("notify"), p),
+    }
+}
+
+/// A check `via_service` names a service that uses its pool.
+fn check_via_service(pools: &pool::Pools, services: &[ServiceConfig], p: &mut Problems) {
+    for pool in &pools.list {
+        let (Some(via), Some((at, _))) = (
+            pool.check.as_ref().and_then(|c| c.via_service.as_ref()),
+            pools.at.get(&pool.name),
+        ) else {
+            continue;
+        };
+        if !services
+            .iter()
+            .any(|s| s.name == *via && s.pool == pool.name)
+        {
+            p.error(
+                &at.key("check").key("via_service"),
+                format!(
+                    "via_service `{via}` is not a service using pool `{}`",
+                    pool.name
+                ),
+            );
+        }
     }
 }
 

@@ -6,6 +6,8 @@ use serde_yaml::Value;
 
 use super::Interfaces;
 use super::backend::backends;
+use super::check::{Defaults, check};
+use super::notify::pool_command;
 use crate::diagnostic::Problems;
 use crate::model::*;
 use crate::positions::YamlPath;
@@ -25,6 +27,7 @@ pub(super) fn pools(
     raw: Option<Value>,
     at: &YamlPath,
     ifaces: &Interfaces,
+    checks: &Defaults,
     p: &mut Problems,
 ) -> Pools {
     let mut out = Pools {
@@ -54,7 +57,7 @@ pub(super) fn pools(
             continue;
         }
         let raw = match value {
-            Value::Null => RawPool { backends: None },
+            Value::Null => RawPool::default(),
             v => match deserialize_all::<RawPool>(v, &pool_at, p) {
                 Some((raw, broken)) if broken.is_empty() => raw,
                 _ => {
@@ -63,6 +66,18 @@ pub(super) fn pools(
                 }
             },
         };
+        let check = match raw.check {
+            None => None,
+            Some(c) => match check(c, checks, &pool_at.key("check"), p) {
+                Some(c) => Some(c),
+                None => {
+                    out.complete = false;
+                    continue;
+                }
+            },
+        };
+        let notify_up = pool_command(raw.notify_up, "notify_up", &pool_at, p);
+        let notify_down = pool_command(raw.notify_down, "notify_down", &pool_at, p);
         let list = backends(
             raw.backends.unwrap_or_default(),
             &pool_at.key("backends"),
@@ -75,6 +90,9 @@ pub(super) fn pools(
         out.list.push(PoolConfig {
             name: name.to_owned(),
             backends,
+            check,
+            notify_up,
+            notify_down,
         });
     }
     out

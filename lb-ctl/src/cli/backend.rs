@@ -18,6 +18,7 @@ use lb_api::{
     paths::Route,
     types::{AddBackend, BackendStatus, PoolStatus, SetState, SetWeight},
 };
+use lb_config::check::BackendCheck;
 use lb_config::{AdminState, duration::parse_duration};
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +84,12 @@ pub struct AddArgs {
     /// Static next-hop MAC, e.g. 02:00:00:00:00:01 [default: from ARP/NDP].
     #[arg(long, value_name = "MAC")]
     mac: Option<String>,
+    /// Leave it out of its pool's health check (HAProxy: a `server` without `check`).
+    #[arg(long, conflicts_with = "check_port")]
+    no_check: bool,
+    /// Check this port instead of the backend's (HAProxy `check port`).
+    #[arg(long, value_name = "PORT")]
+    check_port: Option<u16>,
 }
 
 /// One backend: `POOL BACKEND`, or `POOL/BACKEND` as one argument.
@@ -186,6 +193,11 @@ async fn add(client: &Client, out: Output, args: AddArgs) -> Result<Exit> {
         state: args.state,
         interface: args.interface,
         mac: args.mac,
+        check: (args.no_check || args.check_port.is_some()).then_some(BackendCheck {
+            disabled: args.no_check,
+            port: args.check_port,
+            address: None,
+        }),
     };
     let path = Route::Backends(args.pool).path();
     report(out, Words::add(&what), answer::post(client, &path, &body)).await
@@ -210,10 +222,14 @@ async fn list(client: &Client, out: Output, pool: Option<String>) -> Result<Exit
     match pool {
         Some(p) => answer::get(client, &Route::Backends(p).path())
             .await?
-            .show(out, |b: &Vec<BackendStatus>| pool::render_backends(b, 0)),
+            .show(out, |b: &Vec<BackendStatus>| {
+                pool::render_backends(b, 0, super::table::unix_now())
+            }),
         None => answer::get(client, &Route::Pools.path())
             .await?
-            .show(out, |p: &Vec<PoolStatus>| pool::render_pools(p)),
+            .show(out, |p: &Vec<PoolStatus>| {
+                pool::render_pools(p, super::table::unix_now())
+            }),
     }
 }
 

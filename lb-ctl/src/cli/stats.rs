@@ -133,6 +133,7 @@ mod tests {
                 }],
             }],
             reasons: BTreeMap::from([("tx".into(), 3400), ("pass_not_vip".into(), 0)]),
+            checks: Vec::new(),
         }
     }
 
@@ -167,6 +168,7 @@ mod tests {
             interval_secs: 1.0,
             services: vec![],
             reasons: BTreeMap::new(),
+            checks: Vec::new(),
         };
         assert_eq!(
             render(&empty, false),

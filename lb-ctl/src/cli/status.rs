@@ -1,8 +1,6 @@
 //! `lb-ctl status`: the agent, where its desired state comes from, every
 //! pool with its backends (runtime overrides marked), and every service.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::Result;
 
 use super::{Exit, Output, answer, pool::render_pools, service::render_services, table};
@@ -13,9 +11,7 @@ use lb_api::{
 };
 
 pub async fn run(client: &Client, out: Output) -> Result<Exit> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = table::unix_now();
     let answer = answer::get(client, &Route::Status.path()).await?;
     answer.show(out, |s| render(s, now))
 }
@@ -48,7 +44,7 @@ fn render(s: &Status, now: u64) -> String {
     format!(
         "{}\n{}\n{}",
         head.render(),
-        render_pools(&s.pools),
+        render_pools(&s.pools, now),
         render_services(&s.services)
     )
 }
@@ -119,8 +115,8 @@ mod tests {
              reloads     2 (1 failed); last error 1m ago: lb.yaml:3:1: bad\n\
              \n\
              pool web (config; services: web)\n\
-             \x20 NAME  ADDRESS   PORT  STATE  WEIGHT  SOURCE   NEXT-HOP/WHY\n\
-             \x20 b1    10.0.1.1     -  up        100  runtime  -\n\
+             \x20 NAME  ADDRESS   PORT  STATE  WEIGHT  SOURCE   CHECK  SINCE  NEXT-HOP/WHY\n\
+             \x20 b1    10.0.1.1     -  up        100  runtime  -      -      -\n\
              \n\
              NAME  SERVICE               HASH         RING   POOL  SOURCE  NEW FLOWS  PACKETS    BYTES\n\
              web   [2001:db8::1]:80/tcp  source-port  65537  web   config         12     3400  1.5 MiB\n"

@@ -132,6 +132,13 @@ pub fn duration(d: Duration) -> String {
     out
 }
 
+/// The current unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// How long ago a unix time was, relative to `now`: `42s ago`, `3m ago`.
 pub fn ago(then: u64, now: u64) -> String {
     let Some(secs) = now.checked_sub(then) else {

@@ -35,7 +35,7 @@ impl Reconciler {
             .iter()
             .filter_map(|&s| self.backend_id(&self.eff.services[s], b))
             .collect();
-        let state = crate::desired::backend_state(b, &self.next_hops);
+        let state = self.ops().state(&p.name, b);
         let key = (p.name.clone(), b.name.clone());
         let idle_timeout = self.file.agent.flow_idle_timeout.as_secs();
         let mut out = FlowCount {

@@ -17,6 +17,7 @@
 //! - `flows`: flows per backend, for `drain --wait`;
 //! - `rates`: counter samples turned into per-second rates.
 
+mod checks;
 mod flows;
 mod nexthops;
 mod rates;
@@ -45,8 +46,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::Msg;
 use crate::{
     api::Reply,
-    desired::{NextHops, Target},
+    desired::{NextHops, Operational, Target, Unhealthy},
     events::EventBus,
+    health,
     state::{self, Effective, Overrides},
 };
 
@@ -74,6 +76,8 @@ pub struct Start {
     /// Next hops resolved before the first reconcile.
     pub resolved: NextHops,
     pub events: EventBus,
+    /// The health checks, not yet given any target.
+    pub checks: health::Checks,
 }
 
 pub struct Reconciler {
@@ -89,6 +93,9 @@ pub struct Reconciler {
     state_path: PathBuf,
     eff: Effective,
     next_hops: NextHops,
+    /// Backends whose check holds them down.
+    unhealthy: Unhealthy,
+    checks: health::Checks,
     resolve: UnboundedSender<Vec<Target>>,
     pending: Vec<Pending>,
     reloads: ReloadInfo,
@@ -139,6 +146,8 @@ impl Reconciler {
             state_path: s.state_path,
             eff,
             next_hops,
+            unhealthy: Unhealthy::new(),
+            checks: s.checks,
             resolve: s.resolve,
             pending: Vec::new(),
             reloads: ReloadInfo::default(),
@@ -165,7 +174,17 @@ impl Reconciler {
                 tracing::warn!(backend = %addr, error = %e, "backend unreachable (kept down)");
             }
         }
-        self.sync(sync::Scope::All, lb_api::events::Cause::Startup)
+        let n = self.sync(sync::Scope::All, lb_api::events::Cause::Startup)?;
+        self.check_all();
+        Ok(n)
+    }
+
+    /// What the agent knows of backends beyond the configuration.
+    fn ops(&self) -> Operational<'_> {
+        Operational {
+            hops: &self.next_hops,
+            unhealthy: &self.unhealthy,
+        }
     }
 
     pub fn run(mut self, rx: Receiver<Msg>, done: impl FnOnce()) {
@@ -174,9 +193,10 @@ impl Reconciler {
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
-                Ok(Msg::Request(r)) => self.handle(r),
+                Ok(Msg::Request(r)) => self.handle(*r),
                 Ok(Msg::NextHops(hops)) => self.on_next_hops(hops),
                 Ok(Msg::Neighbour(ev)) => self.on_neighbour(ev),
+                Ok(Msg::Health(change)) => self.on_health(change),
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }

@@ -95,6 +95,7 @@ impl Reconciler {
             .collect();
         self.request_resolution(Some(&new));
         let map_writes = self.sync(Scope::All, Cause::Config)?;
+        self.check_all();
         Ok(ReloadResult {
             map_writes,
             changed_services: changed(&desired_before, &self.desired_by_service()),

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use lb_api::types::{
     ApiError, BackendStats, BackendStatus, Counters, Explain, InterfaceStatus, NextHopInfo,
-    PoolStatus, ServiceBackend, ServiceStats, ServiceStatus, Stats, Status,
+    PoolCheckStats, PoolStatus, ServiceBackend, ServiceStats, ServiceStatus, Stats, Status,
 };
 use lb_common::{
     abi::{Addr, BackendId},
@@ -15,7 +15,7 @@ use lb_common::{
 use lb_config::{BackendConfig, HashMode, MacAddr, PoolConfig, ServiceConfig};
 
 use super::Reconciler;
-use crate::{desired, state};
+use crate::{health, state};
 
 impl Reconciler {
     /// The data path's id of a service's VIP, once written.
@@ -92,8 +92,9 @@ impl Reconciler {
                     admin: b.state,
                     config_state: p.config_state,
                     state_override: p.state_override,
-                    state: desired::backend_state(b, &self.next_hops),
-                    down_reason: desired::down_reason(b, &self.next_hops),
+                    state: self.ops().state(&pool.name, b),
+                    down_reason: self.ops().down_reason(&pool.name, b),
+                    check: self.checks.status(&pool.name, &b.name),
                     since: self
                         .states
                         .get(&(pool.name.clone(), b.name.clone()))
@@ -138,7 +139,7 @@ impl Reconciler {
                 .iter()
                 .map(|b| ServiceBackend {
                     name: b.name.clone(),
-                    state: desired::backend_state(b, &self.next_hops),
+                    state: self.ops().state(&s.pool, b),
                     weight: b.weight,
                     counters: self.backend_counters(s, b),
                 })
@@ -173,7 +174,7 @@ impl Reconciler {
                         .map(|b| BackendStats {
                             name: b.name.clone(),
                             address: b.address,
-                            state: desired::backend_state(b, &self.next_hops),
+                            state: self.ops().state(&s.pool, b),
                             weight: b.weight,
                             counters: self.backend_counters(s, b),
                             rates: self
@@ -193,6 +194,7 @@ impl Reconciler {
                 .reasons()
                 .map(|r| r.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
                 .unwrap_or_default(),
+            checks: self.check_stats(),
         }
     }
 
@@ -250,6 +252,29 @@ impl Reconciler {
             backend_address: chosen.map(|b| b.address),
             flow_backend,
         })
+    }
+}
+
+impl Reconciler {
+    /// What the health checks have seen, per pool.
+    fn check_stats(&self) -> Vec<PoolCheckStats> {
+        let snap = self.checks.snapshot();
+        snap.pools
+            .into_iter()
+            .map(|(pool, s)| {
+                let bounds = health::DURATION_BUCKETS.iter().map(|&b| Some(b));
+                PoolCheckStats {
+                    pool,
+                    duration_buckets: bounds.chain([None]).zip(s.buckets).collect(),
+                    duration_sum_secs: s.sum_secs,
+                    failures: s
+                        .failures
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect(),
+                }
+            })
+            .collect()
     }
 }
 

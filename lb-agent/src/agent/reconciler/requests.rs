@@ -64,6 +64,16 @@ impl Reconciler {
 
     /// The requests that change desired state.
     fn handle_change(&mut self, r: Request) {
+        // Enabling a backend that cannot take traffic says why it stays out.
+        let enabled = match &r {
+            Request::SetState {
+                pool,
+                backend,
+                state: lb_config::AdminState::Up,
+                ..
+            } => Some((pool.clone(), backend.clone())),
+            _ => None,
+        };
         let (m, reply): (Mutation<'_>, _) = match r {
             Request::AddService(req, reply) => (
                 Box::new(move |ov, f, e| state::add_service(ov, f, e, &req)),
@@ -117,17 +127,26 @@ impl Reconciler {
             ),
             _ => return,
         };
-        self.change(m, reply);
+        self.change(m, reply, enabled);
     }
 
     /// Applies a runtime change: overrides, then the effective state of what
     /// it touched, the file on disk, the data path; answers once the next
     /// hops of new backend addresses are known.
-    fn change(&mut self, m: Mutation<'_>, reply: Reply<ChangeResult>) {
+    fn change(
+        &mut self,
+        m: Mutation<'_>,
+        reply: Reply<ChangeResult>,
+        enabled: Option<(String, String)>,
+    ) {
         let touched = match m(&mut self.overrides, &self.file, &self.eff) {
             Ok(t) if t.changed() => t,
             Ok(_) => {
-                let _ = reply.send(Ok(ChangeResult::default()));
+                let warnings = enabled.and_then(|(p, b)| self.stays_out(&p, &b));
+                let _ = reply.send(Ok(ChangeResult {
+                    warnings: warnings.into_iter().collect(),
+                    ..ChangeResult::default()
+                }));
                 return;
             }
             Err(e) => {
@@ -155,11 +174,19 @@ impl Reconciler {
         } else {
             Scope::Pools(touched.pools.clone())
         };
+        if touched.pool_set || touched.services {
+            self.check_all();
+        } else {
+            self.check_pools(&touched.pools);
+        }
         let result = match self.sync(scope, Cause::Operator) {
             Ok(n) => ChangeResult {
                 changed: true,
                 map_writes: n,
-                warnings: Vec::new(),
+                warnings: enabled
+                    .and_then(|(p, b)| self.stays_out(&p, &b))
+                    .into_iter()
+                    .collect(),
             },
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -176,6 +203,17 @@ impl Reconciler {
                 result,
             });
         }
+    }
+
+    /// Why backend `backend` of `pool`, enabled, still takes no traffic, if it does not.
+    fn stays_out(&self, pool: &str, backend: &str) -> Option<String> {
+        let (i, j) = self.eff.find_backend(pool, backend).ok()?;
+        let (p, b) = (&self.eff.pools[i], &self.eff.pools[i].backends[j]);
+        let why = self.ops().down_reason(&p.name, b)?;
+        Some(format!(
+            "backend {}/{} is enabled but stays out of rotation: {why}",
+            p.name, b.name
+        ))
     }
 
     /// Brings the effective state up to date with what a change touched.

@@ -11,7 +11,7 @@ use lb_common::abi::VipKey;
 use lb_dataplane::plan;
 
 use super::{Reconciler, unix_now};
-use crate::desired::{self, service_vip};
+use crate::desired::service_vip;
 
 /// What a change asks to recompute.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl Reconciler {
     fn rebuild_service(&mut self, i: usize) -> Option<VipKey> {
         let svc = &self.eff.services[i];
         let pool = self.eff.pool(&svc.pool)?;
-        let vip = service_vip(svc, pool, &self.next_hops);
+        let vip = service_vip(svc, pool, self.ops());
         let key = vip.key;
         let (to, backends) = (vip.ring_size, vip.backends.len());
         let old = self.desired.set(vip);
@@ -130,7 +130,7 @@ impl Reconciler {
             self.states
                 .retain(|(p, b), _| p != name || names.contains(b.as_str()));
             for b in &pool.backends {
-                let down = desired::down_reason(b, &self.next_hops);
+                let down = self.ops().down_reason(name, b);
                 let to = BackendState::of(b.state, down.as_ref());
                 let slot = (name.clone(), b.name.clone());
                 let from = self.states.get(&slot).map(|s| s.0);
@@ -163,6 +163,7 @@ fn reason(cause: Cause, to: BackendState, down: Option<&DownReason>) -> String {
             Cause::Config => "set by the configuration file".to_owned(),
             Cause::Operator => "set by an operator".to_owned(),
             Cause::NextHop => "next hop resolved".to_owned(),
+            Cause::Health => "health check passes".to_owned(),
         },
     }
 }

@@ -65,6 +65,7 @@ fn backend_req(name: Option<&str>, address: &str) -> AddBackend {
         state: None,
         interface: None,
         mac: None,
+        check: None,
     }
 }
 
@@ -72,6 +73,7 @@ fn pool_req(name: &str, backends: Vec<AddBackend>) -> AddPool {
     AddPool {
         name: name.to_owned(),
         backends,
+        check: None,
     }
 }
 

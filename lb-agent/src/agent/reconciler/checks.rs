@@ -1,0 +1,135 @@
+//! Health checks seen from the reconciler: which backends are checked and
+//! where (from the configuration in effect), and what a change of verdict
+//! does (the backend leaves or rejoins the rings of every service using its
+//! pool, in one reconcile).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use lb_api::events::{Cause, EventKind};
+use lb_common::{abi::Addr, consts::state};
+use lb_config::{BackendConfig, PoolConfig, check::CheckConfig};
+
+use super::{Reconciler, sync::Scope};
+use crate::health::{Aim, Change, Target};
+
+impl Reconciler {
+    /// Gives every checked backend its check (start, reload).
+    pub(super) fn check_all(&mut self) {
+        let targets = self.check_targets(self.eff.pools.iter());
+        self.checks.set(None, targets);
+    }
+
+    /// Brings the checks of `pools` in line with the configuration in effect.
+    pub(super) fn check_pools(&mut self, pools: &BTreeSet<String>) {
+        let targets = self.check_targets(self.eff.pools.iter().filter(|p| pools.contains(&p.name)));
+        self.checks.set(Some(pools), targets);
+    }
+
+    fn check_targets<'a>(&self, pools: impl Iterator<Item = &'a PoolConfig>) -> Vec<Target> {
+        let mut out = Vec::new();
+        for p in pools {
+            let Some(check) = &p.check else { continue };
+            for b in p.backends.iter().filter(|b| !b.check.disabled) {
+                match self.aim(p, check, b) {
+                    Some(aim) => out.push(Target {
+                        kind: check.kind.clone(),
+                        timing: check.timing,
+                        aim,
+                        healthy_at_start: !self.found_down(p, b),
+                    }),
+                    None => tracing::warn!(
+                        pool = %p.name,
+                        backend = %b.name,
+                        "not checked: no port to check (give the check or the backend a port, \
+                         or use the pool in a service)"
+                    ),
+                }
+            }
+        }
+        out
+    }
+
+    /// Where backend `b`'s check goes: its own `check:` settings, then the
+    /// pool's, then the backend's address and port (or, for DR backends
+    /// without one, the port of the first service using the pool).
+    fn aim(&self, p: &PoolConfig, check: &CheckConfig, b: &BackendConfig) -> Option<Aim> {
+        let via = check
+            .via_service
+            .as_ref()
+            .and_then(|name| self.eff.services.iter().find(|s| s.name == *name));
+        let first_user = self
+            .eff
+            .users(&p.name)
+            .first()
+            .map(|&i| &self.eff.services[i]);
+        let address = b
+            .check
+            .address
+            .or(check.address)
+            .or(via.map(|s| s.address))
+            .unwrap_or(b.address);
+        let needs_port = !matches!(
+            check.kind,
+            lb_config::check::CheckKind::Icmp | lb_config::check::CheckKind::Script { .. }
+        );
+        let port = b
+            .check
+            .port
+            .or(check.port)
+            .or(b.port.filter(|&p| p != 0))
+            .or(via.or(first_user).map(|s| s.port).filter(|&p| p != 0));
+        if needs_port && port.is_none() {
+            return None;
+        }
+        Some(Aim {
+            target: SocketAddr::new(address, port.unwrap_or(0)),
+            pool: p.name.clone(),
+            backend: b.name.clone(),
+            mark: None,
+        })
+    }
+
+    /// Whether the data path this agent adopted had backend `b` down while
+    /// its next hop is fine: most likely its check failed before a restart.
+    fn found_down(&self, p: &PoolConfig, b: &BackendConfig) -> bool {
+        if !matches!(self.next_hops.get(&b.address), Some(Ok(_))) {
+            return false;
+        }
+        let addr = Addr::from_ip(b.address);
+        self.eff.users(&p.name).iter().any(|&i| {
+            let s = &self.eff.services[i];
+            self.backend_id(s, b)
+                .and_then(|id| self.actual.backends.get(&id))
+                .is_some_and(|e| e.addr == addr && e.state == state::DOWN)
+        })
+    }
+
+    /// A check changed its verdict: record it, say it, and move the backend
+    /// in or out of its services' rings.
+    pub(super) fn on_health(&mut self, c: Change) {
+        let key = (c.pool.clone(), c.backend.clone());
+        let reason = c.failure.as_ref().map(ToString::to_string);
+        match (c.healthy, c.failure) {
+            (true, _) => {
+                self.unhealthy.remove(&key);
+            }
+            (false, failure) => {
+                let failure = failure.unwrap_or(lb_api::types::CheckFailure::Io {
+                    detail: "failed".into(),
+                });
+                self.unhealthy.insert(key, (c.check.clone(), failure));
+            }
+        }
+        self.events.publish(EventKind::Health {
+            pool: c.pool.clone(),
+            backend: c.backend.clone(),
+            healthy: c.healthy,
+            check: c.check,
+            reason,
+        });
+        if let Err(e) = self.sync(Scope::Pools(BTreeSet::from([c.pool])), Cause::Health) {
+            tracing::error!(error = %e, "applying a health change");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The checks themselves: each type asks a backend one question and says
+//! precisely why the answer is wrong ([`CheckFailure`]). They are plain async
+//! functions of what to check ([`Aim`]) and a deadline; the runner
+//! (`super::runner`) decides when they run and what a result means.
+
+mod tcp;
+
+use std::{net::SocketAddr, time::Duration};
+
+use lb_api::types::CheckFailure;
+use lb_config::check::CheckKind;
+use tokio::time::Instant;
+
+/// Where a check aims, and what it may tell a script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aim {
+    /// The address and port checked (the backend's, or the check's own).
+    pub target: SocketAddr,
+    /// Pool and backend names (for scripts' environment and logs).
+    pub pool: String,
+    pub backend: String,
+    /// Firewall mark for the check's packets (`via_service`: a policy route
+    /// sends the service's address to the backend's MAC), if any.
+    pub mark: Option<u32>,
+}
+
+/// Runs one check of `kind` against `aim`, which must finish by `timeout`.
+/// `Ok(())` is a pass.
+pub async fn run(kind: &CheckKind, aim: &Aim, timeout: Duration) -> Result<(), CheckFailure> {
+    let deadline = Instant::now() + timeout;
+    let work = async {
+        match kind {
+            CheckKind::Tcp { send, expect } => {
+                tcp::check(aim, send.as_deref(), expect.as_deref()).await
+            }
+            other => Err(CheckFailure::Protocol {
+                detail: format!("{} checks are not built into this agent", other.name()),
+            }),
+        }
+    };
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(CheckFailure::Timeout {
+            after_ms: timeout.as_millis() as u64,
+        }),
+    }
+}
+
+/// The failure an I/O error means for a check.
+pub fn io_failure(e: &std::io::Error) -> CheckFailure {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => CheckFailure::Refused,
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+            CheckFailure::Reset
+        }
+        ErrorKind::UnexpectedEof => CheckFailure::Reset,
+        ErrorKind::TimedOut => CheckFailure::Timeout { after_ms: 0 },
+        ErrorKind::HostUnreachable
+        | ErrorKind::NetworkUnreachable
+        | ErrorKind::AddrNotAvailable => CheckFailure::Unreachable {
+            detail: e.to_string(),
+        },
+        _ => CheckFailure::Io {
+            detail: e.to_string(),
+        },
+    }
+}
