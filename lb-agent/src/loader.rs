@@ -75,7 +75,7 @@ pub fn apply_once(cfg: &Config) -> Result<Applied> {
         .collect();
     let want = desired::build(cfg, &next_hops, desired::config_state);
     let mut actual = dp.actual().context("reading the pinned maps")?;
-    let p = plan::plan(&actual, &want)?;
+    let p = plan::plan_full(&actual, &want.into_iter().collect())?;
     let map_writes = plan::apply(&mut dp, &mut actual, p).context("writing the maps")?;
     Ok(Applied {
         adopted,

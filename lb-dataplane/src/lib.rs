@@ -699,7 +699,7 @@ impl Dataplane {
                 );
             }
         }
-        Ok(Actual {
+        Ok(Actual::from_parts(Actual {
             next_vip_id: vips.values().map(|v| v.id + 1).max().unwrap_or(0)
                 % lb_common::consts::MAX_VIPS,
             next_backend_id: backends.keys().map(|id| id + 1).max().unwrap_or(0)
@@ -710,7 +710,8 @@ impl Dataplane {
             vips,
             backends,
             rings,
-        })
+            ..Actual::default()
+        }))
     }
 
     fn reset_counters(&mut self, vip: bool, id: u32) -> Result<()> {

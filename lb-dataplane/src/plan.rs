@@ -7,8 +7,17 @@
 //! - a ring only ever names backends whose state is `up` when it is installed:
 //!   backends are promoted (→ up) before the ring swap and demoted (→ drain,
 //!   down, maint, removed) after it;
+//! - a ring never holds slots past the size its VIP announces: a growing
+//!   ring goes in before its VIP's new size, a shrinking one after;
 //! - a reused backend id first loses the flows and counters of its previous
 //!   owner, so no stale flow follows the id to a different server.
+//!
+//! Within those rules, like writes are grouped (every ring install, then
+//! every VIP change) so the data path can publish each group at once.
+//!
+//! Planning is incremental: [`plan`] looks only at the VIPs it is told were
+//! touched, so the work of a change grows with what it changes, not with the
+//! whole configuration; [`plan_full`] touches everything (start, adoption).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,8 +57,73 @@ pub struct DesiredVip {
     pub backends: Vec<DesiredBackend>,
 }
 
+/// The whole desired data path, kept up to date one VIP at a time, with the
+/// totals the data path's shared entries need (VIPs per address, wildcard
+/// VIPs) maintained alongside so that no change has to recount them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    vips: BTreeMap<VipKey, DesiredVip>,
+    per_addr: BTreeMap<Addr, u32>,
+    wildcards: usize,
+}
+
+impl Desired {
+    /// Adds or replaces a VIP; returns the one it replaced.
+    pub fn set(&mut self, vip: DesiredVip) -> Option<DesiredVip> {
+        let old = self.remove(&vip.key);
+        *self.per_addr.entry(vip.key.addr).or_default() += 1;
+        self.wildcards += usize::from(vip.key.port == 0);
+        self.vips.insert(vip.key, vip);
+        old
+    }
+
+    /// Removes a VIP; returns it.
+    pub fn remove(&mut self, key: &VipKey) -> Option<DesiredVip> {
+        let old = self.vips.remove(key)?;
+        if let Some(n) = self.per_addr.get_mut(&key.addr) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_addr.remove(&key.addr);
+            }
+        }
+        self.wildcards -= usize::from(key.port == 0);
+        Some(old)
+    }
+
+    pub fn get(&self, key: &VipKey) -> Option<&DesiredVip> {
+        self.vips.get(key)
+    }
+
+    pub fn vips(&self) -> impl Iterator<Item = &DesiredVip> {
+        self.vips.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.vips.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vips.is_empty()
+    }
+
+    /// How many desired VIPs use `addr`.
+    fn vips_at(&self, addr: &Addr) -> u32 {
+        self.per_addr.get(addr).copied().unwrap_or(0)
+    }
+}
+
+impl FromIterator<DesiredVip> for Desired {
+    fn from_iter<I: IntoIterator<Item = DesiredVip>>(iter: I) -> Self {
+        let mut d = Desired::default();
+        for v in iter {
+            d.set(v);
+        }
+        d
+    }
+}
+
 /// What the maps hold, as far as reconciling cares. Built from the maps at
-/// adoption ([`Actual::from_maps`]) and kept up to date by [`apply`].
+/// adoption (`Dataplane::actual`) and kept up to date by [`apply`].
 #[derive(Clone, Debug, Default)]
 pub struct Actual {
     pub vips: BTreeMap<VipKey, Vip>,
@@ -63,6 +137,44 @@ pub struct Actual {
     /// Where the next id search starts, so freed ids are reused last.
     pub next_vip_id: u32,
     pub next_backend_id: BackendId,
+    /// VIP id → its backends by (address, port): an index over `backends`.
+    pub(crate) by_vip: BTreeMap<u32, BTreeMap<(Addr, u16), BackendId>>,
+}
+
+impl Actual {
+    /// Records a backend entry (or its removal, for `state::UNUSED`).
+    fn put_backend(&mut self, id: BackendId, b: Backend) {
+        if let Some(old) = self.backends.remove(&id)
+            && let Some(ids) = self.by_vip.get_mut(&old.vip)
+        {
+            ids.remove(&(old.addr, old.port));
+            if ids.is_empty() {
+                self.by_vip.remove(&old.vip);
+            }
+        }
+        if b.state != state::UNUSED {
+            self.by_vip
+                .entry(b.vip)
+                .or_default()
+                .insert((b.addr, b.port), id);
+            self.backends.insert(id, b);
+        }
+    }
+
+    /// The backend ids of VIP `vip` by (address, port).
+    pub fn backends_of(&self, vip: u32) -> impl Iterator<Item = (&(Addr, u16), &BackendId)> {
+        self.by_vip.get(&vip).into_iter().flatten()
+    }
+
+    /// `Actual` from what the maps hold (the index is derived).
+    pub fn from_parts(mut a: Actual) -> Actual {
+        let backends = std::mem::take(&mut a.backends);
+        a.by_vip.clear();
+        for (id, b) in backends {
+            a.put_backend(id, b);
+        }
+        a
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,17 +255,6 @@ pub fn build_ring(
     maglev::build(&mb, ring_size)
 }
 
-fn alloc(used: &BTreeSet<u32>, cursor: &mut u32, max: u32) -> Option<u32> {
-    for i in 0..max {
-        let id = (*cursor + i) % max;
-        if !used.contains(&id) {
-            *cursor = (id + 1) % max;
-            return Some(id);
-        }
-    }
-    None
-}
-
 /// The operations that take `actual` to `desired`, in a safe order, and the
 /// Maglev input of every desired ring (so unchanged rings are not rebuilt).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -162,55 +263,150 @@ pub struct Plan {
     pub ring_inputs: BTreeMap<u32, u64>,
 }
 
-/// Plans the operations that take `actual` to `desired`.
-pub fn plan(actual: &Actual, desired: &[DesiredVip]) -> Result<Plan, PlanError> {
-    let mut early = Vec::new(); // tx ports, addresses, config turning on, forgets
-    let mut promote = Vec::new(); // backends created or moved towards `up`
-    let mut rings = Vec::new(); // ring swaps and VIP inserts, ordered per VIP
-    let mut demote = Vec::new(); // backends moved away from `up`
-    let mut late = Vec::new(); // removals
-    let mut last = Vec::new(); // address counts and switches that go down with them
-    let mut forget_vips = Vec::new();
-    let mut forget_backends = Vec::new();
-    let mut ring_inputs = BTreeMap::new();
+/// The plan being built, by phase (see the module's rules).
+#[derive(Default)]
+struct Phases {
+    /// tx ports, addresses and switches turning on, forgets.
+    early: Vec<Op>,
+    /// backends created or moved towards `up`.
+    promote: Vec<Op>,
+    /// new and growing rings, then VIP changes, then shrinking rings.
+    rings: Vec<Op>,
+    vips: Vec<Op>,
+    shrinking: Vec<Op>,
+    /// backends moved away from `up`.
+    demote: Vec<Op>,
+    /// removals.
+    late: Vec<Op>,
+    /// address counts and switches that go down with them.
+    last: Vec<Op>,
+    forget_vips: Vec<u32>,
+    forget_backends: Vec<BackendId>,
+    ring_inputs: BTreeMap<u32, u64>,
+    /// VIP ids in use in `Actual` (collected on the first allocation).
+    used_vip_ids: Option<BTreeSet<u32>>,
+    /// Ids handed out by this plan (not yet in `Actual`).
+    new_vip_ids: BTreeSet<u32>,
+    new_backend_ids: BTreeSet<BackendId>,
+    vip_cursor: u32,
+    backend_cursor: BackendId,
+}
 
-    let mut vip_cursor = actual.next_vip_id;
-    let mut be_cursor = actual.next_backend_id;
-    let mut used_vip_ids: BTreeSet<u32> = actual.vips.values().map(|v| v.id).collect();
-    let mut used_be_ids: BTreeSet<u32> = actual.backends.keys().copied().collect();
-
-    // Next hops first: redirects need their device in the devmap.
-    let ports: BTreeSet<u32> = desired
-        .iter()
-        .flat_map(|v| v.backends.iter().map(|b| b.next_hop.ifindex))
-        .filter(|&i| i != 0)
-        .collect();
-    for p in ports.difference(&actual.tx_ports) {
-        early.push(Op::AddTxPort(*p));
-    }
-
-    // VIP addresses (how many VIPs share each).
-    let mut want_addrs: BTreeMap<Addr, u32> = BTreeMap::new();
-    for v in desired {
-        *want_addrs.entry(v.key.addr).or_default() += 1;
-    }
-    for (a, n) in &want_addrs {
-        match actual.vip_addrs.get(a) {
-            Some(m) if m == n => {}
-            Some(m) if m > n => last.push(Op::SetVipAddr(*a, *n)),
-            _ => early.push(Op::SetVipAddr(*a, *n)),
+impl Phases {
+    fn into_plan(mut self) -> Plan {
+        if !self.forget_vips.is_empty() || !self.forget_backends.is_empty() {
+            self.early.push(Op::Forget {
+                vips: self.forget_vips,
+                backends: self.forget_backends,
+            });
+        }
+        let mut ops = self.early;
+        for phase in [
+            self.promote,
+            self.rings,
+            self.vips,
+            self.shrinking,
+            self.demote,
+            self.late,
+            self.last,
+        ] {
+            ops.extend(phase);
+        }
+        Plan {
+            ops,
+            ring_inputs: self.ring_inputs,
         }
     }
-    for a in actual
-        .vip_addrs
-        .keys()
-        .filter(|a| !want_addrs.contains_key(a))
-    {
-        last.push(Op::SetVipAddr(*a, 0));
+
+    /// A free VIP id: not in use, not handed out, searched from the cursor.
+    fn alloc_vip(&mut self, actual: &Actual) -> Result<u32, PlanError> {
+        let used = self
+            .used_vip_ids
+            .get_or_insert_with(|| actual.vips.values().map(|v| v.id).collect());
+        let id = (0..MAX_VIPS)
+            .map(|i| (self.vip_cursor + i) % MAX_VIPS)
+            .find(|id| !used.contains(id) && !self.new_vip_ids.contains(id))
+            .ok_or(PlanError::TooManyVips)?;
+        self.vip_cursor = (id + 1) % MAX_VIPS;
+        self.new_vip_ids.insert(id);
+        self.forget_vips.push(id);
+        Ok(id)
     }
 
-    // Data-path switches.
-    let wildcard = desired.iter().any(|v| v.key.port == 0);
+    /// A free backend id, likewise.
+    fn alloc_backend(&mut self, actual: &Actual) -> Result<BackendId, PlanError> {
+        let id = (0..MAX_BACKENDS)
+            .map(|i| (self.backend_cursor + i) % MAX_BACKENDS)
+            .find(|id| !actual.backends.contains_key(id) && !self.new_backend_ids.contains(id))
+            .ok_or(PlanError::TooManyBackends)?;
+        self.backend_cursor = (id + 1) % MAX_BACKENDS;
+        self.new_backend_ids.insert(id);
+        self.forget_backends.push(id);
+        Ok(id)
+    }
+}
+
+/// Plans everything: every desired VIP and every VIP the maps hold.
+pub fn plan_full(actual: &Actual, desired: &Desired) -> Result<Plan, PlanError> {
+    let touched: BTreeSet<VipKey> = desired
+        .vips
+        .keys()
+        .chain(actual.vips.keys())
+        .copied()
+        .collect();
+    plan(actual, desired, &touched)
+}
+
+/// Plans the operations that bring the VIPs in `touched` (desired, or only in
+/// the maps) in line with `desired`, and the shared entries they affect.
+pub fn plan(
+    actual: &Actual,
+    desired: &Desired,
+    touched: &BTreeSet<VipKey>,
+) -> Result<Plan, PlanError> {
+    let mut ph = Phases {
+        vip_cursor: actual.next_vip_id,
+        backend_cursor: actual.next_backend_id,
+        ..Phases::default()
+    };
+    plan_shared(actual, desired, touched, &mut ph);
+    for key in touched {
+        match desired.get(key) {
+            Some(dv) => plan_vip(actual, dv, &mut ph)?,
+            None => {
+                if let Some(vip) = actual.vips.get(key) {
+                    plan_removal(actual, *key, vip, &mut ph);
+                }
+            }
+        }
+    }
+    Ok(ph.into_plan())
+}
+
+/// The entries VIPs share: redirect ports, VIP address counts, the wildcard
+/// switch.
+fn plan_shared(actual: &Actual, desired: &Desired, touched: &BTreeSet<VipKey>, ph: &mut Phases) {
+    // Next hops first: redirects need their device in the devmap.
+    let ports: BTreeSet<u32> = touched
+        .iter()
+        .filter_map(|k| desired.get(k))
+        .flat_map(|v| v.backends.iter().map(|b| b.next_hop.ifindex))
+        .filter(|&i| i != 0 && !actual.tx_ports.contains(&i))
+        .collect();
+    ph.early.extend(ports.into_iter().map(Op::AddTxPort));
+
+    let addrs: BTreeSet<Addr> = touched.iter().map(|k| k.addr).collect();
+    for a in addrs {
+        let (want, have) = (desired.vips_at(&a), actual.vip_addrs.get(&a).copied());
+        match have {
+            Some(n) if n == want => {}
+            Some(n) if n > want => ph.last.push(Op::SetVipAddr(a, want)),
+            None if want == 0 => {}
+            _ => ph.early.push(Op::SetVipAddr(a, want)),
+        }
+    }
+
+    let wildcard = desired.wildcards > 0;
     let mut config = actual.config;
     if wildcard {
         config.flags |= config_flags::WILDCARD_VIPS;
@@ -219,135 +415,133 @@ pub fn plan(actual: &Actual, desired: &[DesiredVip]) -> Result<Plan, PlanError> 
     }
     if config != actual.config {
         if wildcard {
-            early.push(Op::SetConfig(config))
+            ph.early.push(Op::SetConfig(config))
         } else {
-            last.push(Op::SetConfig(config))
+            ph.last.push(Op::SetConfig(config))
         }
     }
+}
 
-    let desired_keys: BTreeSet<VipKey> = desired.iter().map(|v| v.key).collect();
-    let mut kept_backends: BTreeSet<BackendId> = BTreeSet::new();
-
-    for dv in desired {
-        let (vip_id, old_vip) = match actual.vips.get(&dv.key) {
-            Some(v) => (v.id, Some(*v)),
-            None => {
-                let id = alloc(&used_vip_ids, &mut vip_cursor, MAX_VIPS)
-                    .ok_or(PlanError::TooManyVips)?;
-                used_vip_ids.insert(id);
-                forget_vips.push(id);
-                (id, None)
-            }
-        };
-        // Backends of this VIP already in the maps, by (addr, port).
-        let existing: BTreeMap<(Addr, u16), (BackendId, Backend)> = actual
-            .backends
-            .iter()
-            .filter(|(_, b)| b.vip == vip_id && old_vip.is_some())
-            .map(|(id, b)| ((b.addr, b.port), (*id, *b)))
-            .collect();
-        let mut members = Vec::new();
-        for db in &dv.backends {
-            let want = Backend {
-                state: db.state,
-                ifindex: db.next_hop.ifindex,
-                dst_mac: db.next_hop.dst_mac,
-                src_mac: db.next_hop.src_mac,
-                addr: db.addr,
-                port: db.port,
-                _pad: 0,
-                vip: vip_id,
-                _pad2: 0,
-            };
-            let id = match existing.get(&(db.addr, db.port)) {
-                Some((id, old)) => {
-                    let new = want;
-                    if new != *old {
-                        if db.state == state::UP || old.state != state::UP {
-                            promote.push(Op::SetBackend(*id, new));
-                        } else {
-                            demote.push(Op::SetBackend(*id, new));
-                        }
-                    }
-                    *id
-                }
-                None => {
-                    let id = alloc(&used_be_ids, &mut be_cursor, MAX_BACKENDS)
-                        .ok_or(PlanError::TooManyBackends)?;
-                    used_be_ids.insert(id);
-                    forget_backends.push(id);
-                    promote.push(Op::SetBackend(id, want));
-                    id
-                }
-            };
-            kept_backends.insert(id);
-            if db.state == state::UP && db.weight > 0 {
-                members.push((db.key.clone(), id, db.weight));
+/// Creates or updates one VIP: its backends, its ring, its entry.
+fn plan_vip(actual: &Actual, dv: &DesiredVip, ph: &mut Phases) -> Result<(), PlanError> {
+    let old_vip = actual.vips.get(&dv.key).copied();
+    let vip_id = match old_vip {
+        Some(v) => v.id,
+        None => ph.alloc_vip(actual)?,
+    };
+    let mut members = Vec::new();
+    let mut kept = BTreeSet::new();
+    for db in &dv.backends {
+        let id = plan_backend(actual, old_vip.map(|v| v.id), vip_id, db, ph)?;
+        kept.insert(id);
+        if db.state == state::UP && db.weight > 0 {
+            members.push((db.key.clone(), id, db.weight));
+        }
+    }
+    if let Some(old) = old_vip {
+        for (_, &id) in actual.backends_of(old.id) {
+            if !kept.contains(&id) {
+                ph.late.push(Op::SetBackend(id, Backend::default()));
             }
         }
-        members.sort();
+    }
+    members.sort();
+    let ring_op = plan_ring(actual, dv, vip_id, old_vip.is_some(), &members, ph)?;
+    let vip = Vip {
+        id: vip_id,
+        flags: dv.flags,
+        ring_size: dv.ring_size,
+        _pad: 0,
+    };
+    if old_vip != Some(vip) {
+        ph.vips.push(Op::SetVip(dv.key, vip));
+    }
+    let shrinking = old_vip.is_some_and(|o| o.ring_size > dv.ring_size);
+    match ring_op {
+        Some(op) if shrinking => ph.shrinking.push(op),
+        Some(op) => ph.rings.push(op),
+        None => {}
+    }
+    Ok(())
+}
 
-        let input = ring_input(dv.ring_size, &members);
-        ring_inputs.insert(vip_id, input);
-        let ring_op = match actual.rings.get(&vip_id) {
-            Some(r) if r.input == Some(input) && old_vip.is_some() => None,
-            current => {
-                let slots =
-                    build_ring(dv.ring_size, &members).map_err(|source| PlanError::Maglev {
-                        vip: format!("{:?}", dv.key.addr.to_ip()),
-                        source,
-                    })?;
-                match current {
-                    Some(r) if r.digest == ring_digest(&slots) && old_vip.is_some() => None,
-                    _ => Some(Op::SetRing(vip_id, slots)),
+/// One backend of a VIP: its id (kept, or newly allocated) and the write
+/// that brings its entry in line, in the phase its direction needs.
+fn plan_backend(
+    actual: &Actual,
+    old_vip: Option<u32>,
+    vip_id: u32,
+    db: &DesiredBackend,
+    ph: &mut Phases,
+) -> Result<BackendId, PlanError> {
+    let want = Backend {
+        state: db.state,
+        ifindex: db.next_hop.ifindex,
+        dst_mac: db.next_hop.dst_mac,
+        src_mac: db.next_hop.src_mac,
+        addr: db.addr,
+        port: db.port,
+        _pad: 0,
+        vip: vip_id,
+        _pad2: 0,
+    };
+    let existing = old_vip.and_then(|v| {
+        let id = *actual.by_vip.get(&v)?.get(&(db.addr, db.port))?;
+        Some((id, actual.backends.get(&id)?))
+    });
+    Ok(match existing {
+        Some((id, old)) => {
+            if want != *old {
+                let op = Op::SetBackend(id, want);
+                if db.state == state::UP || old.state != state::UP {
+                    ph.promote.push(op);
+                } else {
+                    ph.demote.push(op);
                 }
             }
-        };
-        let vip = Vip {
-            id: vip_id,
-            flags: dv.flags,
-            ring_size: dv.ring_size,
-            _pad: 0,
-        };
-        let vip_op = (old_vip != Some(vip)).then_some(Op::SetVip(dv.key, vip));
-        // A shrinking ring must be announced before it is installed, a growing
-        // one after, so `slot < ring_size` always holds for the ring in place.
-        let shrinking = old_vip.is_some_and(|o| o.ring_size > dv.ring_size);
-        if shrinking {
-            rings.extend(vip_op);
-            rings.extend(ring_op);
-        } else {
-            rings.extend(ring_op);
-            rings.extend(vip_op);
+            id
         }
-    }
+        None => {
+            let id = ph.alloc_backend(actual)?;
+            ph.promote.push(Op::SetBackend(id, want));
+            id
+        }
+    })
+}
 
-    // VIPs that go: unmatch first, then their ring and backends.
-    for (key, vip) in &actual.vips {
-        if !desired_keys.contains(key) {
-            late.push(Op::RemoveVip(*key));
-            late.push(Op::ClearRing(vip.id));
-        }
+/// The ring write a VIP needs, if any: skipped when the Maglev input (or,
+/// after adoption, the ring's contents) is unchanged.
+fn plan_ring(
+    actual: &Actual,
+    dv: &DesiredVip,
+    vip_id: u32,
+    existed: bool,
+    members: &[(String, BackendId, u32)],
+    ph: &mut Phases,
+) -> Result<Option<Op>, PlanError> {
+    let input = ring_input(dv.ring_size, members);
+    ph.ring_inputs.insert(vip_id, input);
+    let current = actual.rings.get(&vip_id).filter(|_| existed);
+    if current.is_some_and(|r| r.input == Some(input)) {
+        return Ok(None);
     }
-    for id in actual.backends.keys() {
-        if !kept_backends.contains(id) {
-            late.push(Op::SetBackend(*id, Backend::default()));
-        }
+    let slots = build_ring(dv.ring_size, members).map_err(|source| PlanError::Maglev {
+        vip: format!("{:?}", dv.key.addr.to_ip()),
+        source,
+    })?;
+    if current.is_some_and(|r| r.digest == ring_digest(&slots)) {
+        return Ok(None);
     }
+    Ok(Some(Op::SetRing(vip_id, slots)))
+}
 
-    if !forget_vips.is_empty() || !forget_backends.is_empty() {
-        early.push(Op::Forget {
-            vips: forget_vips,
-            backends: forget_backends,
-        });
+/// A VIP that goes: unmatched first, then its ring and backends.
+fn plan_removal(actual: &Actual, key: VipKey, vip: &Vip, ph: &mut Phases) {
+    ph.late.push(Op::RemoveVip(key));
+    ph.late.push(Op::ClearRing(vip.id));
+    for (_, &id) in actual.backends_of(vip.id) {
+        ph.late.push(Op::SetBackend(id, Backend::default()));
     }
-    let mut ops = early;
-    ops.extend(promote);
-    ops.extend(rings);
-    ops.extend(demote);
-    ops.extend(late);
-    ops.extend(last);
-    Ok(Plan { ops, ring_inputs })
 }
 
 /// The map writes [`apply`] needs; the data path implements it, tests fake it.
@@ -368,46 +562,7 @@ pub fn apply<M: Maps>(maps: &mut M, actual: &mut Actual, plan: Plan) -> Result<u
     for op in plan.ops {
         maps.op(&op)?;
         n += 1;
-        match op {
-            Op::AddTxPort(i) => {
-                actual.tx_ports.insert(i);
-            }
-            Op::SetVipAddr(a, 0) => {
-                actual.vip_addrs.remove(&a);
-            }
-            Op::SetVipAddr(a, c) => {
-                actual.vip_addrs.insert(a, c);
-            }
-            Op::SetConfig(c) => actual.config = c,
-            Op::Forget { .. } => {}
-            Op::SetBackend(id, b) => {
-                if b.state == state::UNUSED {
-                    actual.backends.remove(&id);
-                } else {
-                    actual.backends.insert(id, b);
-                    actual.next_backend_id = (id + 1) % MAX_BACKENDS;
-                }
-            }
-            Op::SetRing(id, slots) => {
-                actual.rings.insert(
-                    id,
-                    RingState {
-                        input: plan.ring_inputs.get(&id).copied(),
-                        digest: ring_digest(&slots),
-                    },
-                );
-            }
-            Op::SetVip(k, v) => {
-                actual.vips.insert(k, v);
-                actual.next_vip_id = (v.id + 1) % MAX_VIPS;
-            }
-            Op::RemoveVip(k) => {
-                actual.vips.remove(&k);
-            }
-            Op::ClearRing(id) => {
-                actual.rings.remove(&id);
-            }
-        }
+        record(actual, op, &plan.ring_inputs);
     }
     maps.finish()?;
     // Rings left alone because they already held the right slots: remember
@@ -418,6 +573,48 @@ pub fn apply<M: Maps>(maps: &mut M, actual: &mut Actual, plan: Plan) -> Result<u
         }
     }
     Ok(n)
+}
+
+/// What one landed write changes in `actual`.
+fn record(actual: &mut Actual, op: Op, ring_inputs: &BTreeMap<u32, u64>) {
+    match op {
+        Op::AddTxPort(i) => {
+            actual.tx_ports.insert(i);
+        }
+        Op::SetVipAddr(a, 0) => {
+            actual.vip_addrs.remove(&a);
+        }
+        Op::SetVipAddr(a, c) => {
+            actual.vip_addrs.insert(a, c);
+        }
+        Op::SetConfig(c) => actual.config = c,
+        Op::Forget { .. } => {}
+        Op::SetBackend(id, b) => {
+            if b.state != state::UNUSED {
+                actual.next_backend_id = (id + 1) % MAX_BACKENDS;
+            }
+            actual.put_backend(id, b);
+        }
+        Op::SetRing(id, slots) => {
+            actual.rings.insert(
+                id,
+                RingState {
+                    input: ring_inputs.get(&id).copied(),
+                    digest: ring_digest(&slots),
+                },
+            );
+        }
+        Op::SetVip(k, v) => {
+            actual.vips.insert(k, v);
+            actual.next_vip_id = (v.id + 1) % MAX_VIPS;
+        }
+        Op::RemoveVip(k) => {
+            actual.vips.remove(&k);
+        }
+        Op::ClearRing(id) => {
+            actual.rings.remove(&id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -526,7 +723,8 @@ mod tests {
 
     fn run(fake: &mut Fake, actual: &mut Actual, desired: &[DesiredVip]) -> Vec<Op> {
         fake.writes.clear();
-        let p = plan(actual, desired).unwrap();
+        let desired: Desired = desired.iter().cloned().collect();
+        let p = plan_full(actual, &desired).unwrap();
         apply(fake, actual, p).unwrap();
         std::mem::take(&mut fake.writes)
     }
@@ -755,5 +953,73 @@ mod tests {
             &[vip("10.0.0.1", 80, &[("10.0.1.1", 1, UP)])],
         );
         assert_eq!(a.config.flags & config_flags::WILDCARD_VIPS, 0);
+    }
+
+    #[test]
+    fn an_incremental_plan_touches_only_the_vips_it_is_given() {
+        let (mut f, mut a) = (Fake::default(), Actual::default());
+        let web = |s| vip("10.0.0.1", 80, &[("10.0.1.1", 1, UP), ("10.0.1.2", 1, s)]);
+        let dns = vip("10.0.0.2", 53, &[("10.0.2.1", 1, UP)]);
+        run(&mut f, &mut a, &[web(UP), dns.clone()]);
+        let mut desired: Desired = [web(DRAIN), dns].into_iter().collect();
+        let touched = BTreeSet::from([web(UP).key]);
+        let p = plan(&a, &desired, &touched).unwrap();
+        assert_eq!(kinds(&p.ops), ["ring", "backend"]);
+        apply(&mut f, &mut a, p).unwrap();
+        // Removing a VIP through an incremental plan frees its entries and
+        // its address.
+        desired.remove(&web(UP).key);
+        let p = plan(&a, &desired, &touched).unwrap();
+        assert_eq!(
+            kinds(&p.ops),
+            [
+                "remove-vip",
+                "clear-ring",
+                "unset-backend",
+                "unset-backend",
+                "addr"
+            ]
+        );
+        apply(&mut f, &mut a, p).unwrap();
+        assert_eq!(a.vips.len(), 1);
+        assert_eq!(a.backends.len(), 1);
+        assert_eq!(a.backends_of(a.vips.values().next().unwrap().id).count(), 1);
+    }
+
+    #[test]
+    fn rings_are_grouped_before_vips_so_both_can_be_published_at_once() {
+        let (mut f, mut a) = (Fake::default(), Actual::default());
+        let vips: Vec<DesiredVip> = (1..=3)
+            .map(|i| {
+                vip(
+                    &format!("10.0.0.{i}"),
+                    80,
+                    &[(&format!("10.0.1.{i}"), 1, UP)],
+                )
+            })
+            .collect();
+        let ops = run(&mut f, &mut a, &vips);
+        let k = kinds(&ops);
+        let first_vip = k.iter().position(|x| *x == "vip").unwrap();
+        assert!(
+            k[..first_vip].iter().filter(|x| **x == "ring").count() == 3,
+            "{k:?}"
+        );
+        assert!(k[first_vip..].iter().all(|x| *x == "vip"), "{k:?}");
+    }
+
+    #[test]
+    fn desired_counts_vips_per_address_and_wildcards() {
+        let mut d = Desired::default();
+        d.set(vip("10.0.0.1", 80, &[]));
+        d.set(vip("10.0.0.1", 0, &[]));
+        d.set(vip("10.0.0.1", 0, &[]));
+        assert_eq!(d.vips_at(&ip("10.0.0.1")), 2);
+        assert_eq!(d.wildcards, 1);
+        d.remove(&vip("10.0.0.1", 0, &[]).key);
+        assert_eq!(
+            (d.vips_at(&ip("10.0.0.1")), d.wildcards, d.len()),
+            (1, 0, 1)
+        );
     }
 }

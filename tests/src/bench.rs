@@ -189,7 +189,7 @@ pub fn xdp(args: &XdpBenchArgs, progress: &mut dyn FnMut(&str)) -> Result<XdpRep
         vip("fd00::100", 80, 6, &["fd00:1::1", "fd00:1::2", "fd00:1::3"]),
     ];
     let mut actual = Actual::default();
-    let plan = reconcile::plan(&actual, &desired)?;
+    let plan = reconcile::plan_full(&actual, &desired.into_iter().collect())?;
     reconcile::apply(&mut dp, &mut actual, plan)?;
 
     let client = |i: usize| {

@@ -149,8 +149,8 @@ impl InProcessLb {
 
     /// Applies `self.vips` to the maps.
     pub fn reconcile(&mut self) -> Result<usize> {
-        let desired: Vec<DesiredVip> = self.vips.iter().map(|v| self.desired(v)).collect();
-        let plan = reconcile::plan(&self.actual, &desired)?;
+        let desired: reconcile::Desired = self.vips.iter().map(|v| self.desired(v)).collect();
+        let plan = reconcile::plan_full(&self.actual, &desired)?;
         Ok(reconcile::apply(&mut self.dp, &mut self.actual, plan)?)
     }
 

@@ -138,7 +138,8 @@ fn harness() -> Harness {
 
 impl Harness {
     fn reconcile(&mut self) {
-        let plan = reconcile::plan(&self.actual, &self.vips).unwrap();
+        let desired: reconcile::Desired = self.vips.iter().cloned().collect();
+        let plan = reconcile::plan_full(&self.actual, &desired).unwrap();
         reconcile::apply(&mut self.dp, &mut self.actual, plan).unwrap();
     }
 

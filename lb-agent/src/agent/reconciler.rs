@@ -195,8 +195,8 @@ impl Reconciler {
         let want = desired::build(&self.effective.config, &self.next_hops, |_, b| {
             b.state.abi()
         });
-        let plan =
-            reconcile::plan(&self.actual, &want).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let plan = reconcile::plan_full(&self.actual, &want.into_iter().collect())
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         let n = reconcile::apply(&mut self.dp, &mut self.actual, plan)
             .map_err(|e| ApiError::internal(format!("writing the maps: {e}")))?;
         if n > 0 {
