@@ -284,9 +284,11 @@ pub struct Config {
     pub _pad: u32,
 }
 
-/// Per-CPU counters of one VIP or one backend.
+/// Per-CPU counters of one VIP or one backend (and, summed over CPUs, what
+/// the control API reports).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     pub packets: u64,
     pub bytes: u64,
@@ -295,15 +297,20 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The sum of two sets of counters.
+    pub const fn plus(self, o: Counters) -> Counters {
+        Counters {
+            packets: self.packets.wrapping_add(o.packets),
+            bytes: self.bytes.wrapping_add(o.bytes),
+            new_flows: self.new_flows.wrapping_add(o.new_flows),
+        }
+    }
+
     /// Sum of per-CPU values.
     pub fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a Counters>) -> Counters {
         per_cpu
             .into_iter()
-            .fold(Counters::default(), |a, c| Counters {
-                packets: a.packets.wrapping_add(c.packets),
-                bytes: a.bytes.wrapping_add(c.bytes),
-                new_flows: a.new_flows.wrapping_add(c.new_flows),
-            })
+            .fold(Counters::default(), |a, c| a.plus(*c))
     }
 }
 

@@ -209,6 +209,21 @@ impl Reason {
     }
 }
 
+/// IP protocol numbers (IANA; the IPv4 `protocol` and IPv6 `next header`
+/// fields), for both sides.
+pub mod ipproto {
+    pub const HOPOPTS: u8 = 0;
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const ICMPV6: u8 = 58;
+    pub const DSTOPTS: u8 = 60;
+}
+
 /// XDP return codes (uapi `enum xdp_action`).
 pub mod xdp_action {
     pub const ABORTED: u32 = 0;
