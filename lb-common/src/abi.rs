@@ -103,6 +103,36 @@ pub const fn vip_slot(key: &VipKey) -> u32 {
     ((h >> 32) as u32) & (VIP_TABLE_SLOTS - 1)
 }
 
+/// Slot `i` (`0..VIP_TABLE_PROBES`) of the probe sequence that starts at
+/// `start` ([`vip_slot`]): linear probing, wrapping around the half.
+#[inline(always)]
+pub const fn vip_probe(start: u32, i: u32) -> u32 {
+    start.wrapping_add(i) & (VIP_TABLE_SLOTS - 1)
+}
+
+/// Looks `key` up in one half of the VIP table, `slot(i)` reading its slot
+/// `i`: the one lookup both the data path and userspace run. An empty slot
+/// ends the probe; so does a slot that cannot be read.
+#[inline(always)]
+pub fn vip_lookup<'a>(
+    key: &VipKey,
+    mut slot: impl FnMut(u32) -> Option<&'a VipSlot>,
+) -> Option<Vip> {
+    let start = vip_slot(key);
+    let mut i = 0;
+    while i < VIP_TABLE_PROBES {
+        let s = slot(vip_probe(start, i))?;
+        if s.key.proto == 0 {
+            return None;
+        }
+        if s.key == *key {
+            return Some(s.vip);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// What a VIP is to the data path.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -172,6 +202,39 @@ pub struct FlowKeyV6 {
     /// backend zero it with a call to a byte-loop `memset`.
     pub _pad: u8,
     pub _pad2: u16,
+}
+
+impl FlowKeyV4 {
+    /// The key of a client→VIP flow: addresses as raw header words, ports in
+    /// network order.
+    #[inline(always)]
+    pub const fn new(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> Self {
+        FlowKeyV4 {
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+            _pad: 0,
+            _pad2: 0,
+        }
+    }
+}
+
+impl FlowKeyV6 {
+    /// The key of a client→VIP flow, ports in network order.
+    #[inline(always)]
+    pub const fn new(src: Addr, dst: Addr, sport: u16, dport: u16, proto: u8) -> Self {
+        FlowKeyV6 {
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+            _pad: 0,
+            _pad2: 0,
+        }
+    }
 }
 
 /// What the flow tables remember about a flow.
@@ -246,6 +309,36 @@ pub const fn flow_bucket_v6(k: &FlowKeyV6) -> u32 {
     h = mix32(mix32(mix32(mix32(h, d[0]), d[1]), d[2]), d[3]);
     h = mix32(mix32(h, ports), k.proto as u32);
     (h >> 32) as u32
+}
+
+/// A flow-table key: where its bucket is.
+pub trait FlowKey: Copy + PartialEq {
+    /// The bucket hash, before masking with the table's bucket mask.
+    fn bucket(&self) -> u32;
+}
+
+impl FlowKey for FlowKeyV4 {
+    #[inline(always)]
+    fn bucket(&self) -> u32 {
+        flow_bucket_v4(self)
+    }
+}
+
+impl FlowKey for FlowKeyV6 {
+    #[inline(always)]
+    fn bucket(&self) -> u32 {
+        flow_bucket_v6(self)
+    }
+}
+
+/// Index of way `way` (`0..FLOW_WAYS`) of `key`'s bucket in a flow table
+/// whose bucket mask is `mask` ([`Config::flow_mask_v4`]/`_v6`): the one
+/// indexing rule of the data path and userspace.
+#[inline(always)]
+pub fn flow_slot<K: FlowKey>(key: &K, mask: u32, way: u32) -> u32 {
+    (key.bucket() & mask)
+        .wrapping_mul(FLOW_WAYS)
+        .wrapping_add(way)
 }
 
 /// Bit of the VIP address pre-filter ([`crate::consts::MAP_VIP_FILTER`]) that
@@ -377,6 +470,35 @@ mod tests {
         let a = Addr::from_ip("10.1.2.3".parse().unwrap());
         assert_eq!(a.0[3].to_ne_bytes(), [10, 1, 2, 3]);
         assert_eq!(a.0[2].to_ne_bytes(), [0, 0, 0xff, 0xff]);
+    }
+
+    /// Frozen outputs of the table hashes: a change would strand every flow
+    /// and VIP of a data path adopted across the upgrade, so it must be
+    /// deliberate (and come with a map-layout change that forces a teardown).
+    #[test]
+    fn table_hash_golden_values() {
+        let a = |s: &str| Addr::from_ip(s.parse().unwrap());
+        let k4 = FlowKeyV4::new(
+            a("192.0.2.10").0[3],
+            a("10.0.0.100").0[3],
+            40000u16.to_be(),
+            80u16.to_be(),
+            6,
+        );
+        assert_eq!(flow_bucket_v4(&k4), 0x3294_043e);
+        let k6 = FlowKeyV6::new(
+            a("2001:db8::10"),
+            a("fd00::100"),
+            40000u16.to_be(),
+            443u16.to_be(),
+            6,
+        );
+        assert_eq!(flow_bucket_v6(&k6), 0xf361_aea8);
+        assert_eq!(flow_slot(&k4, 0xff, 3), 0x3e * FLOW_WAYS + 3);
+        assert_eq!(
+            vip_slot(&VipKey::new("10.0.0.100".parse().unwrap(), 80, 6)),
+            0x15b
+        );
     }
 
     #[test]

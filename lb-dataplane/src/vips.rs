@@ -12,7 +12,9 @@ use std::{
 
 use super::mapped::Mapped;
 
-use lb_common::abi::{VIP_TABLE_PROBES, VIP_TABLE_SLOTS, Vip, VipKey, VipSlot, vip_slot};
+use lb_common::abi::{
+    VIP_TABLE_PROBES, VIP_TABLE_SLOTS, Vip, VipKey, VipSlot, vip_probe, vip_slot,
+};
 
 /// A lookup that read the old half just before a flip finishes within
 /// microseconds; a half is rewritten no sooner than this after it went out.
@@ -27,7 +29,7 @@ pub fn layout(entries: &BTreeMap<VipKey, Vip>) -> Option<Vec<VipSlot>> {
     for (k, v) in entries {
         let start = vip_slot(k);
         let i = (0..VIP_TABLE_PROBES)
-            .map(|i| ((start + i) & (VIP_TABLE_SLOTS - 1)) as usize)
+            .map(|i| vip_probe(start, i) as usize)
             .find(|&i| half[i].key.proto == 0)?;
         half[i] = VipSlot {
             key: *k,
@@ -133,6 +135,7 @@ impl VipTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lb_common::abi::vip_lookup;
     use std::net::IpAddr;
 
     #[test]
@@ -149,22 +152,12 @@ mod tests {
             );
         }
         let half = layout(&entries).expect("MAX_VIPS VIPs fit");
+        // The data path's own lookup (lb_common::abi::vip_lookup) finds them all.
+        let lookup = |k: &VipKey| vip_lookup(k, |i| half.get(i as usize));
         for (k, v) in &entries {
-            // The same probe as lb-ebpf's `vip_lookup`.
-            let start = vip_slot(k);
-            let found = (0..VIP_TABLE_PROBES)
-                .map(|i| &half[((start + i) & (VIP_TABLE_SLOTS - 1)) as usize])
-                .take_while(|s| s.key.proto != 0)
-                .find(|s| s.key == *k);
-            assert_eq!(found.map(|s| s.vip), Some(*v));
+            assert_eq!(lookup(k), Some(*v));
         }
         let absent = VipKey::new("192.0.2.1".parse().unwrap(), 80, 6);
-        let start = vip_slot(&absent);
-        assert!(
-            (0..VIP_TABLE_PROBES)
-                .map(|i| &half[((start + i) & (VIP_TABLE_SLOTS - 1)) as usize])
-                .take_while(|s| s.key.proto != 0)
-                .all(|s| s.key != absent)
-        );
+        assert_eq!(lookup(&absent), None);
     }
 }

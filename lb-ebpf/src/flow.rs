@@ -4,8 +4,8 @@
 use aya_ebpf::btf_maps::PerCpuArray;
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, Flow, VIP_TABLE_PROBES, VIP_TABLE_SLOTS, Vip,
-        VipKey, vip_filter_bit, vip_slot,
+        Addr, Backend, BackendId, Config, Counters, Flow, VIP_TABLE_SLOTS, Vip, VipKey,
+        vip_filter_bit,
     },
     consts::{NO_BACKEND, Reason, config_flags, flow_flags, state, vip_flags},
     hash::{flow_hash, ring_slot},
@@ -129,19 +129,7 @@ pub fn find_vip(dst: &Addr, dport: u16, proto: u8, cfg: &Config) -> Option<Vip> 
 #[inline(always)]
 fn vip_lookup(key: &VipKey, cfg: &Config) -> Option<Vip> {
     let base = (cfg.vip_half & 1) * VIP_TABLE_SLOTS;
-    let start = vip_slot(key);
-    let mut i = 0;
-    while i < VIP_TABLE_PROBES {
-        let s = LB_VIP_TABLE.get(base + ((start + i) & (VIP_TABLE_SLOTS - 1)))?;
-        if s.key.proto == 0 {
-            return None;
-        }
-        if s.key == *key {
-            return Some(s.vip);
-        }
-        i += 1;
-    }
-    None
+    lb_common::abi::vip_lookup(key, |i| LB_VIP_TABLE.get(base + i))
 }
 
 /// The backend the ring gives this flow.

@@ -5,7 +5,7 @@
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
     abi::Addr,
-    consts::{Reason, state},
+    consts::{Reason, ipproto, state},
 };
 
 use crate::{
@@ -43,7 +43,7 @@ pub fn icmp4(ctx: &XdpContext, at: &Layout, dst: &Addr) -> Verdict {
     if ip.version_ihl >> 4 != 4 || ihl < 5 {
         return reject(ctx, dst, Reason::DropMalformedL4);
     }
-    if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
+    if ip.proto != ipproto::TCP && ip.proto != ipproto::UDP {
         return Verdict::pass(Reason::PassIcmp);
     }
     let Some(ports) = read::<Ports>(ctx, inner + ihl * 4) else {
@@ -73,7 +73,7 @@ pub fn icmp6(ctx: &XdpContext, at: &Layout, dst: &Addr) -> Verdict {
     let Some(ip) = read::<Ipv6Hdr>(ctx, inner) else {
         return reject(ctx, dst, Reason::DropMalformedL4);
     };
-    if ip.next_hdr != IPPROTO_TCP && ip.next_hdr != IPPROTO_UDP {
+    if ip.next_hdr != ipproto::TCP && ip.next_hdr != ipproto::UDP {
         return Verdict::pass(Reason::PassIcmp);
     }
     let Some(ports) = read::<Ports>(ctx, inner + size_of::<Ipv6Hdr>()) else {

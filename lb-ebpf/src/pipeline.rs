@@ -25,7 +25,7 @@ use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
 use lb_common::{
     abi::{Addr, Flow},
-    consts::{Reason, state},
+    consts::{Reason, ipproto, state},
 };
 
 use crate::{
@@ -81,8 +81,8 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
         ihl,
     };
     match ip.proto {
-        IPPROTO_TCP | IPPROTO_UDP => {}
-        IPPROTO_ICMP => return icmp4(ctx, &at, &dst),
+        ipproto::TCP | ipproto::UDP => {}
+        ipproto::ICMP => return icmp4(ctx, &at, &dst),
         _ => return Verdict::pass(Reason::PassNotVip),
     }
     if !maybe_vip(&dst) {
@@ -121,14 +121,14 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
     let mut i = 0;
     while i < MAX_EXT_HEADERS {
         match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+            ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS => {
                 let Some(ext) = read::<Ipv6ExtHdr>(ctx, l4) else {
                     return reject(ctx, &dst, Reason::DropMalformedIp);
                 };
                 next = ext.next_hdr;
                 l4 += (ext.hdr_len as usize + 1) * 8;
             }
-            IPPROTO_FRAGMENT => return reject(ctx, &dst, Reason::DropFragment),
+            ipproto::FRAGMENT => return reject(ctx, &dst, Reason::DropFragment),
             _ => break,
         }
         i += 1;
@@ -140,9 +140,9 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
         ihl: 0,
     };
     match next {
-        IPPROTO_TCP | IPPROTO_UDP => {}
-        IPPROTO_ICMPV6 => return icmp6(ctx, &at, &dst),
-        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT => {
+        ipproto::TCP | ipproto::UDP => {}
+        ipproto::ICMPV6 => return icmp6(ctx, &at, &dst),
+        ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS | ipproto::FRAGMENT => {
             return Verdict::pass(Reason::PassUnparsed);
         }
         _ => return Verdict::pass(Reason::PassNotVip),
@@ -194,7 +194,7 @@ fn valid(ctx: &XdpContext, at: &Layout, proto: u8) -> Result<u8, Reason> {
         return Err(Reason::DropMalformedIp);
     }
     let ip_end = at.l3 + at.ip_len;
-    if proto == IPPROTO_TCP {
+    if proto == ipproto::TCP {
         let tcp = read::<TcpHdr>(ctx, at.l4).ok_or(Reason::DropMalformedL4)?;
         let doff = (tcp.doff >> 4) as usize * 4;
         if doff < size_of::<TcpHdr>() || at.l4 + doff > ip_end {
@@ -220,7 +220,7 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     // A SYN starts a new connection: it goes where the ring says now (Katran
     // does the same), which also keeps a reused port from sticking to a
     // drained backend. `valid` re-reads the flags with the whole header.
-    let syn = t.proto == IPPROTO_TCP
+    let syn = t.proto == ipproto::TCP
         && read::<u8>(ctx, at.l4 + 13).is_some_and(|f| f & (TCP_SYN | TCP_ACK) == TCP_SYN);
     let existing = if syn { None } else { flow_find(t, &cfg) };
 
