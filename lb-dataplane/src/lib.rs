@@ -283,26 +283,13 @@ impl Dataplane {
         proto: u8,
     ) -> Result<Option<Flow>> {
         let (sa, da) = (Addr::from_ip(src.ip()), Addr::from_ip(dst.ip()));
+        let (sport, dport) = (src.port().to_be(), dst.port().to_be());
         Ok(if src.is_ipv4() {
-            self.flows_v4.find(&FlowKeyV4 {
-                src: sa.0[3],
-                dst: da.0[3],
-                sport: src.port().to_be(),
-                dport: dst.port().to_be(),
-                proto,
-                _pad: 0,
-                _pad2: 0,
-            })
+            self.flows_v4
+                .find(&FlowKeyV4::new(sa.0[3], da.0[3], sport, dport, proto))
         } else {
-            self.flows_v6.find(&FlowKeyV6 {
-                src: sa,
-                dst: da,
-                sport: src.port().to_be(),
-                dport: dst.port().to_be(),
-                proto,
-                _pad: 0,
-                _pad2: 0,
-            })
+            self.flows_v6
+                .find(&FlowKeyV6::new(sa, da, sport, dport, proto))
         })
     }
 

@@ -37,41 +37,6 @@ pub fn config() -> Config {
     LB_CONFIG.get(0).copied().unwrap_or_default()
 }
 
-/// A flow found in the IPv4 or the IPv6 table.
-pub enum FlowRef {
-    V4(Found<V4>),
-    V6(Found<V6>),
-}
-
-impl FlowRef {
-    #[inline(always)]
-    pub fn flow(&self) -> Flow {
-        match self {
-            FlowRef::V4(f) => f.flow,
-            FlowRef::V6(f) => f.flow,
-        }
-    }
-
-    /// Marks the flow seen at `now`, and closing when the packet says so.
-    #[inline(always)]
-    pub fn touch(&self, now: u64, tcp_flags: u8) {
-        let flags = closing_flags(tcp_flags);
-        match self {
-            FlowRef::V4(f) => f.touch(now, flags),
-            FlowRef::V6(f) => f.touch(now, flags),
-        }
-    }
-
-    /// Points the flow at another backend (its own went away).
-    #[inline(always)]
-    pub fn replace(&self, flow: &Flow) {
-        let _ = match self {
-            FlowRef::V4(f) => f.replace(flow),
-            FlowRef::V6(f) => f.replace(flow),
-        };
-    }
-}
-
 /// [`flow_flags`] a TCP segment's flags set.
 #[inline(always)]
 pub fn closing_flags(tcp_flags: u8) -> u32 {
@@ -85,13 +50,13 @@ pub fn closing_flags(tcp_flags: u8) -> u32 {
     f
 }
 
-/// The flow of this 5-tuple, if the table holds it.
+/// The flow of this 5-tuple, if the table holds it (see [`Found::is_found`]).
 #[inline(always)]
-pub fn flow_find(t: &Tuple, cfg: &Config) -> Option<FlowRef> {
+pub fn flow_find(t: &Tuple, cfg: &Config) -> Found {
     if t.v6 {
-        table::find::<V6>(&key_v6(t), cfg).map(FlowRef::V6)
+        table::find::<V6>(&key_v6(t), cfg)
     } else {
-        table::find::<V4>(&key_v4(t), cfg).map(FlowRef::V4)
+        table::find::<V4>(&key_v4(t), cfg)
     }
 }
 

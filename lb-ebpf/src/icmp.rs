@@ -98,15 +98,16 @@ fn to_flow(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     let Some(vip) = find_vip(&t.dst, t.dport, t.proto, &cfg) else {
         return Verdict::pass(Reason::PassIcmp);
     };
-    let known = flow_find(t, &cfg)
-        .map(|f| f.flow().backend)
-        .filter(|&id| backend(id).is_some_and(|b| state::keeps_flows(b.state)));
-    let id = match known {
-        Some(id) => id,
-        None => match pick(t, &vip) {
+    let found = flow_find(t, &cfg);
+    let known = found.is_found()
+        && backend(found.flow.backend).is_some_and(|b| state::keeps_flows(b.state));
+    let id = if known {
+        found.flow.backend
+    } else {
+        match pick(t, &vip) {
             Ok(id) => id,
             Err(r) => return Verdict::drop(r),
-        },
+        }
     };
     let Some(be) = backend(id) else {
         return Verdict::drop(Reason::DropInternal);

@@ -37,6 +37,7 @@ use crate::{
     icmp::{icmp4, icmp6},
     maps::{LB_BE_STATS, LB_VIP_STATS},
     parse::*,
+    table::Found,
     verdict::{Layout, Tuple, Verdict},
 };
 
@@ -222,10 +223,14 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     // drained backend. `valid` re-reads the flags with the whole header.
     let syn = t.proto == ipproto::TCP
         && read::<u8>(ctx, at.l4 + 13).is_some_and(|f| f & (TCP_SYN | TCP_ACK) == TCP_SYN);
-    let existing = if syn { None } else { flow_find(t, &cfg) };
+    let existing = if syn {
+        Found::none()
+    } else {
+        flow_find(t, &cfg)
+    };
 
-    if let Some(found) = &existing {
-        let flow = found.flow();
+    if existing.is_found() {
+        let flow = existing.flow;
         if let Some(be) = backend(flow.backend)
             && state::keeps_flows(be.state)
         {
@@ -233,7 +238,7 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
                 Ok(f) => f,
                 Err(r) => return Verdict::drop(r),
             };
-            found.touch(now, tcp_flags);
+            existing.touch(now, closing_flags(tcp_flags));
             let bytes = at.ip_len as u64;
             count(&LB_VIP_STATS, be.vip, bytes, false);
             count(&LB_BE_STATS, flow.backend, bytes, false);
@@ -257,11 +262,12 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
         flags: closing_flags(tcp_flags),
         atime: now,
     };
-    match &existing {
+    if existing.is_found() {
         // Its backend went down or was removed: re-hash (LVS
         // expire_nodest_conn; Katran does the same when a real goes away).
-        Some(found) => found.replace(&fresh),
-        None => flow_insert(t, &fresh, &cfg),
+        existing.replace(&fresh);
+    } else {
+        flow_insert(t, &fresh, &cfg);
     }
     debug!(ctx, "new flow vip {} -> backend {}", vip.id, id);
     let Some(be) = backend(id) else {
