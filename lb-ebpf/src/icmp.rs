@@ -112,7 +112,7 @@ fn to_flow(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     let Some(be) = backend(id) else {
         return Verdict::drop(Reason::DropInternal);
     };
-    let bytes = (ctx.data_end() - ctx.data() - at.l3) as u64;
+    let bytes = at.ip_len as u64;
     count(&LB_VIP_STATS, vip.id, bytes, false);
     count(&LB_BE_STATS, id, bytes, false);
     forward(ctx, be, true)

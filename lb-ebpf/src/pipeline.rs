@@ -183,15 +183,14 @@ pub fn reject(ctx: &XdpContext, dst: &Addr, reason: Reason) -> Verdict {
 /// Returns the TCP flags (0 for UDP).
 #[inline(always)]
 fn valid(ctx: &XdpContext, at: &Layout, proto: u8) -> Result<u8, Reason> {
-    let frame = ctx.data_end() - ctx.data();
     if at.ihl != 0 {
         if at.ip_len < at.ihl * 4
-            || at.l3 + at.ip_len > frame
+            || !fits(ctx, at.l3 + at.ip_len)
             || !ipv4_header_ok(ctx, at.l3, at.ihl)
         {
             return Err(Reason::DropMalformedIp);
         }
-    } else if at.l4 > at.l3 + at.ip_len || at.l3 + at.ip_len > frame {
+    } else if at.l4 > at.l3 + at.ip_len || !fits(ctx, at.l3 + at.ip_len) {
         return Err(Reason::DropMalformedIp);
     }
     let ip_end = at.l3 + at.ip_len;
