@@ -150,11 +150,12 @@ pub enum Reason {
     PassNotIp,
     /// IP, but no VIP matches (address, port, protocol): passed untouched.
     PassNotVip,
-    /// ICMP to a VIP that is not an error about a VIP flow (echo, NDP):
-    /// passed, the LB host that owns the VIP answers it.
+    /// ICMP to a VIP address that is not an error (echo, neighbour
+    /// discovery, ...): passed, the LB host that owns the VIP answers it.
+    /// (ICMP to any other address is [`Reason::PassNotVip`].)
     PassIcmp,
-    /// Too short to read the addresses, or an IPv6 extension header chain we
-    /// do not walk: nothing to attribute it to a VIP, passed to the kernel.
+    /// Too short to read the addresses: nothing to attribute it to a VIP,
+    /// passed to the kernel.
     PassUnparsed,
     /// A fragment (IPv4 MF/offset, IPv6 fragment header) to a VIP address:
     /// non-first fragments carry no ports to balance on, and the local stack
@@ -167,6 +168,16 @@ pub enum Reason {
     DropMalformedL4,
     /// To a VIP whose ring has no usable backend.
     DropNoBackend,
+    /// ICMP to a VIP address whose ICMP header does not fit in the IP packet,
+    /// or an ICMP error whose quoted packet is cut short or is not a sane IP
+    /// header sent from that address.
+    DropIcmpMalformed,
+    /// An ICMP error to a VIP address quoting a packet no VIP sent (another
+    /// port or protocol, or a later fragment): nothing to forward it to.
+    DropIcmpNotVipFlow,
+    /// IPv6 to a VIP address with more extension headers than the data path
+    /// walks (4), or with AH or ESP: no ports it can see.
+    DropIpv6Ext,
     /// A map lookup that cannot fail did (internal error, should stay 0).
     DropInternal,
 }
@@ -187,6 +198,9 @@ impl Reason {
         Reason::DropMalformedIp,
         Reason::DropMalformedL4,
         Reason::DropNoBackend,
+        Reason::DropIcmpMalformed,
+        Reason::DropIcmpNotVipFlow,
+        Reason::DropIpv6Ext,
         Reason::DropInternal,
     ];
 
@@ -204,6 +218,9 @@ impl Reason {
             Reason::DropMalformedIp => "drop_malformed_ip",
             Reason::DropMalformedL4 => "drop_malformed_l4",
             Reason::DropNoBackend => "drop_no_backend",
+            Reason::DropIcmpMalformed => "drop_icmp_malformed",
+            Reason::DropIcmpNotVipFlow => "drop_icmp_not_vip_flow",
+            Reason::DropIpv6Ext => "drop_ipv6_ext",
             Reason::DropInternal => "drop_internal",
         }
     }

@@ -5,21 +5,14 @@
 //! names its [`Reason`]; the entry point counts the reason.
 //!
 //! Order, for speed: a one-load bitmap of VIP addresses sends the host's own
-//! traffic on at once; an established flow is found in the flow table and
-//! forwarded without a VIP lookup (its backend names its VIP); only a new
-//! flow, or one whose backend went away, pays for the VIP lookup and the ring.
+//! traffic on at once, before any other check; an established flow is found
+//! in the flow table and forwarded without a VIP lookup (its backend names
+//! its VIP); only a new flow, or one whose backend went away, pays for the VIP
+//! lookup and the ring. ICMP and unusual IPv6 headers are handled off that
+//! path, after the bitmap and before the flow table.
 //!
-//! | packet | verdict |
-//! |---|---|
-//! | not IPv4/IPv6 (ARP, ...) or a second VLAN tag | pass |
-//! | too short to read the addresses | pass |
-//! | no VIP for (dst, dport, proto), nor (dst, 0, proto) | pass, untouched |
-//! | ICMP echo/NDP/other non-errors | pass (the LB host owns the VIP and answers) |
-//! | ICMP error quoting a VIP flow | forwarded to that flow's backend |
-//! | fragment to a VIP address | drop (no ports to balance non-first fragments on) |
-//! | bad IP header / truncated L4 to a VIP (address) | drop |
-//! | VIP with no usable backend | drop |
-//! | otherwise | MAC rewrite, `XDP_TX` or devmap redirect |
+//! The packet policy (which verdict, counted under which reason) is the table
+//! in docs/datapath.md; each `Reason` says what it counts.
 
 use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
@@ -68,6 +61,9 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
         return Verdict::pass(Reason::PassUnparsed);
     };
     let dst = Addr::from_v4_word(ip.dst);
+    if !maybe_vip(&dst) {
+        return Verdict::pass(Reason::PassNotVip);
+    }
     let ihl = (ip.version_ihl & 0x0f) as usize;
     if ip.version_ihl >> 4 != 4 || ihl < 5 {
         return reject(ctx, &dst, Reason::DropMalformedIp);
@@ -86,9 +82,6 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
         ipproto::ICMP => return icmp4(ctx, &at, &dst),
         _ => return Verdict::pass(Reason::PassNotVip),
     }
-    if !maybe_vip(&dst) {
-        return Verdict::pass(Reason::PassNotVip);
-    }
     let Some(ports) = read::<Ports>(ctx, at.l4) else {
         return reject(ctx, &dst, Reason::DropMalformedL4);
     };
@@ -103,7 +96,8 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
     balance(ctx, &at, &t)
 }
 
-/// IPv6 extension headers walked before giving up (hop-by-hop, routing, dest opts).
+/// IPv6 extension headers walked (hop-by-hop, routing, destination options);
+/// a VIP packet with more is dropped ([`Reason::DropIpv6Ext`]).
 const MAX_EXT_HEADERS: usize = 4;
 
 #[inline(always)]
@@ -112,6 +106,9 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
         return Verdict::pass(Reason::PassUnparsed);
     };
     let dst = Addr(ip.dst);
+    if !maybe_vip(&dst) {
+        return Verdict::pass(Reason::PassNotVip);
+    }
     // The version is the high nibble of the first byte (the lowest byte of the
     // little-endian word).
     if (ip.vtc_flow & 0xf0) != 0x60 {
@@ -129,7 +126,6 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
                 next = ext.next_hdr;
                 l4 += (ext.hdr_len as usize + 1) * 8;
             }
-            ipproto::FRAGMENT => return reject(ctx, &dst, Reason::DropFragment),
             _ => break,
         }
         i += 1;
@@ -143,13 +139,12 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
     match next {
         ipproto::TCP | ipproto::UDP => {}
         ipproto::ICMPV6 => return icmp6(ctx, &at, &dst),
-        ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS | ipproto::FRAGMENT => {
-            return Verdict::pass(Reason::PassUnparsed);
+        ipproto::FRAGMENT => return reject(ctx, &dst, Reason::DropFragment),
+        // More headers than we walk, or IPsec: no ports we can see.
+        ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS | ipproto::AH | ipproto::ESP => {
+            return reject(ctx, &dst, Reason::DropIpv6Ext);
         }
         _ => return Verdict::pass(Reason::PassNotVip),
-    }
-    if !maybe_vip(&dst) {
-        return Verdict::pass(Reason::PassNotVip);
     }
     let Some(ports) = read::<Ports>(ctx, at.l4) else {
         return reject(ctx, &dst, Reason::DropMalformedL4);
@@ -165,11 +160,12 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
     balance(ctx, &at, &t)
 }
 
-/// A packet for `dst` that we cannot balance: ours to drop when `dst` carries a
-/// VIP, the host's business otherwise.
+/// A packet for `dst` (which passed the address bitmap) that we cannot
+/// balance: ours to drop when `dst` carries a VIP, the host's business
+/// otherwise.
 #[inline(always)]
 pub fn reject(ctx: &XdpContext, dst: &Addr, reason: Reason) -> Verdict {
-    if maybe_vip(dst) && is_vip_addr(dst) {
+    if is_vip_addr(dst) {
         debug!(ctx, "drop {}", reason as u32);
         Verdict::drop(reason)
     } else {
@@ -177,20 +173,25 @@ pub fn reject(ctx: &XdpContext, dst: &Addr, reason: Reason) -> Verdict {
     }
 }
 
+/// The IP packet fits the frame and its header is sound: IPv4 total length
+/// and checksum, IPv6 payload length covering the extension headers walked.
+#[inline(always)]
+pub fn ip_valid(ctx: &XdpContext, at: &Layout) -> bool {
+    if at.ihl != 0 {
+        at.ip_len >= at.ihl * 4
+            && fits(ctx, at.l3 + at.ip_len)
+            && ipv4_header_ok(ctx, at.l3, at.ihl)
+    } else {
+        at.l4 <= at.l3 + at.ip_len && fits(ctx, at.l3 + at.ip_len)
+    }
+}
+
 /// Checks what the fast path has not looked at, before anything of ours is
-/// forwarded: the IP packet fits the frame and its header is sound (IPv4
-/// checksum included), and the TCP/UDP header is complete and inside it.
-/// Returns the TCP flags (0 for UDP).
+/// forwarded: the IP packet ([`ip_valid`]), and the TCP/UDP header complete
+/// and inside it. Returns the TCP flags (0 for UDP).
 #[inline(always)]
 fn valid(ctx: &XdpContext, at: &Layout, proto: u8) -> Result<u8, Reason> {
-    if at.ihl != 0 {
-        if at.ip_len < at.ihl * 4
-            || !fits(ctx, at.l3 + at.ip_len)
-            || !ipv4_header_ok(ctx, at.l3, at.ihl)
-        {
-            return Err(Reason::DropMalformedIp);
-        }
-    } else if at.l4 > at.l3 + at.ip_len || !fits(ctx, at.l3 + at.ip_len) {
+    if !ip_valid(ctx, at) {
         return Err(Reason::DropMalformedIp);
     }
     let ip_end = at.l3 + at.ip_len;
