@@ -133,17 +133,60 @@ pub fn vip_lookup<'a>(
     None
 }
 
-/// What a VIP is to the data path.
+/// What a VIP is to the data path. Its ring, and the ring's size, are read
+/// from [`crate::consts::MAP_RING_WORDS`] (see [`ring_word`]), so that a ring
+/// and its size change together in one store.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Vip {
-    /// Index of this VIP's ring and counters (`0..MAX_VIPS`).
+    /// Index of this VIP's rings, ring word and counters (`0..MAX_VIPS`).
     pub id: u32,
     /// [`crate::consts::vip_flags`].
     pub flags: u32,
-    /// Entries in this VIP's ring (the Maglev `M`, prime).
-    pub ring_size: u32,
-    pub _pad: u32,
+}
+
+/// Each VIP has two Maglev rings in [`crate::consts::MAP_RINGS`], at
+/// `2·id` and `2·id + 1`: packets read the one its ring word names while the
+/// agent rewrites the other through `mmap`, then flips the word.
+#[inline(always)]
+pub const fn ring_index(vip_id: u32, which: u32) -> u32 {
+    vip_id.wrapping_mul(2).wrapping_add(which & 1)
+}
+
+/// The slot of [`crate::consts::MAP_RINGS`] no VIP uses: the agent's
+/// grace-period barrier updates it (docs/datapath.md, "Grace periods").
+pub const RING_GRACE_INDEX: u32 = 2 * crate::consts::MAX_VIPS;
+/// Entries of [`crate::consts::MAP_RINGS`].
+pub const RING_OUTER_ENTRIES: u32 = RING_GRACE_INDEX + 1;
+
+/// A VIP's ring word ([`crate::consts::MAP_RING_WORDS`]): which of its two
+/// rings packets read (bit 32) and that ring's size `M` (low 32 bits), in
+/// one 8-byte value read with load-acquire. Size 0: no ring (no backend).
+#[inline(always)]
+pub const fn ring_word(which: u32, size: u32) -> u64 {
+    (((which & 1) as u64) << 32) | size as u64
+}
+
+/// The ring a ring word names (0 or 1).
+#[inline(always)]
+pub const fn ring_word_which(word: u64) -> u32 {
+    ((word >> 32) & 1) as u32
+}
+
+/// The ring size a ring word names.
+#[inline(always)]
+pub const fn ring_word_size(word: u64) -> u32 {
+    word as u32
+}
+
+/// One element of a ring map: two consecutive slots (array maps round
+/// values up to 8 bytes, so one slot per element would waste half).
+pub type RingPair = [BackendId; 2];
+
+/// Elements of a ring map of `size` slots.
+#[inline(always)]
+pub const fn ring_elems(size: u32) -> u32 {
+    size.div_ceil(2)
 }
 
 /// Value of [`crate::consts::MAP_BACKENDS`]: where and how to send a flow.
@@ -168,6 +211,29 @@ pub struct Backend {
     /// data path; it makes the pinned maps self-describing for a restarted agent.
     pub vip: u32,
     pub _pad2: u32,
+}
+
+/// Value of [`crate::consts::MAP_BACKENDS`]: one backend, double-buffered.
+/// Packets load [`BackendEntry::active`] with load-acquire and read that
+/// copy; the agent writes the other copy through `mmap` and flips `active`
+/// with store-release, so a packet sees the old entry or the new one, never
+/// a mix. A copy is rewritten only after a grace period following the flip
+/// that retired it (docs/datapath.md, "Grace periods").
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendEntry {
+    /// Which copy packets read: its low bit.
+    pub active: u32,
+    pub _pad: u32,
+    pub copies: [Backend; 2],
+}
+
+impl BackendEntry {
+    /// The copy packets read.
+    #[inline(always)]
+    pub fn current(&self) -> &Backend {
+        &self.copies[(self.active & 1) as usize]
+    }
 }
 
 /// Key of [`crate::consts::MAP_FLOWS_V4`]: the client→VIP 5-tuple.
@@ -372,7 +438,9 @@ pub struct Config {
     pub flow_mask_v4: u32,
     /// The same for IPv6.
     pub flow_mask_v6: u32,
-    /// Which half of the VIP table packets read (0 or 1).
+    /// Which half of the VIP table packets read (0 or 1): stored with
+    /// store-release by the agent (through `mmap`) after it wrote that half,
+    /// loaded with load-acquire by packets before they read it.
     pub vip_half: u32,
     pub _pad: u32,
 }
@@ -409,14 +477,15 @@ impl Counters {
 
 const _: () = assert!(size_of::<Addr>() == 16);
 const _: () = assert!(size_of::<VipKey>() == 20);
-const _: () = assert!(size_of::<Vip>() == 16);
+const _: () = assert!(size_of::<Vip>() == 8);
+const _: () = assert!(size_of::<BackendEntry>() == 104);
 const _: () = assert!(size_of::<Backend>() == 48);
 const _: () = assert!(size_of::<FlowKeyV4>() == 16);
 const _: () = assert!(size_of::<FlowKeyV6>() == 40);
 const _: () = assert!(size_of::<Flow>() == 16);
 const _: () = assert!(size_of::<Counters>() == 24);
 const _: () = assert!(size_of::<Config>() == 24);
-const _: () = assert!(size_of::<VipSlot>() == 40);
+const _: () = assert!(size_of::<VipSlot>() == 32);
 const _: () = assert!(VIP_TABLE_SLOTS.is_power_of_two());
 const _: () = assert!(size_of::<FlowSlotV4>() == 40);
 const _: () = assert!(size_of::<FlowSlotV6>() == 64);
@@ -435,6 +504,8 @@ mod pod {
     unsafe impl aya::Pod for Vip {}
     // SAFETY: see above.
     unsafe impl aya::Pod for Backend {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for BackendEntry {}
     // SAFETY: see above.
     unsafe impl aya::Pod for FlowKeyV4 {}
     // SAFETY: see above.

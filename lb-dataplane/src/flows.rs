@@ -165,14 +165,19 @@ impl<S: Slot> FlowTable<S> {
             .map(|(_, s)| s.flow())
     }
 
-    /// Frees every slot whose flow `drop` says to; returns how many.
-    pub fn purge(&self, drop: impl Fn(&Flow) -> bool) -> usize {
+    /// Frees every slot whose flow `drop` says to; returns how many. `note`
+    /// sees every flow left in place.
+    pub fn purge(&self, drop: impl Fn(&Flow) -> bool, mut note: impl FnMut(&Flow)) -> usize {
         let mut n = 0;
         for i in 0..self.entries {
             let Some((at, s)) = self.read(i) else {
                 continue;
             };
-            if s.is_free() || !drop(&s.flow()) {
+            if s.is_free() {
+                continue;
+            }
+            if !drop(&s.flow()) {
+                note(&s.flow());
                 continue;
             }
             if self.free(i, at) {
@@ -180,6 +185,23 @@ impl<S: Slot> FlowTable<S> {
             }
         }
         n
+    }
+
+    /// The slots whose flow `of` picks, and their keys.
+    pub fn matching<'a>(
+        &'a self,
+        of: impl Fn(&Flow) -> bool + 'a,
+    ) -> impl Iterator<Item = (u32, S::Key)> + 'a {
+        (0..self.entries).filter_map(move |i| {
+            let (_, s) = self.read(i)?;
+            (!s.is_free() && of(&s.flow())).then(|| (i, s.key()))
+        })
+    }
+
+    /// The flow in slot `i`, if that slot holds `key`.
+    pub fn read_key(&self, i: u32, key: &S::Key) -> Option<Flow> {
+        let (_, s) = self.read(i)?;
+        (!s.is_free() && s.key() == *key).then(|| s.flow())
     }
 
     /// Empties slot `i` if it still is as read at sequence `at`.
@@ -252,8 +274,16 @@ mod tests {
         t.word(i, 0).store(5, Ordering::Relaxed);
         assert_eq!(t.read(i), None);
         t.word(i, 0).store(6, Ordering::Relaxed);
-        assert_eq!(t.purge(|f| f.backend == 4), 0);
-        assert_eq!(t.purge(|f| f.backend == 3), 1);
+        let mut left = Vec::new();
+        assert_eq!(t.purge(|f| f.backend == 4, |f| left.push(f.backend)), 0);
+        assert_eq!(left, [3]);
+        assert_eq!(
+            t.matching(|f| f.backend == 3).collect::<Vec<_>>(),
+            [(i, s.key)]
+        );
+        assert_eq!(t.read_key(i, &s.key), Some(s.flow));
+        assert_eq!(t.purge(|f| f.backend == 3, |_| {}), 1);
+        assert_eq!(t.read_key(i, &s.key), None);
         let (seq, freed) = t.read(i).unwrap();
         assert_eq!(seq, 8, "claimed at 7, published at 8");
         assert!(freed.is_free() && freed.seq == 8);

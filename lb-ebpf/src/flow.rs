@@ -1,18 +1,22 @@
 //! Lookups: the VIP address pre-filter, VIPs, the flow tables, the Maglev
 //! ring, backends, and the counters.
 
+use core::intrinsics::{AtomicOrdering, atomic_load};
+
 use aya_ebpf::btf_maps::PerCpuArray;
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, Flow, VIP_TABLE_SLOTS, Vip, VipKey,
-        vip_filter_bit,
+        Addr, Backend, BackendId, Config, Counters, Flow, VIP_TABLE_SLOTS, Vip, VipKey, ring_index,
+        ring_word_size, ring_word_which, vip_filter_bit,
     },
     consts::{NO_BACKEND, Reason, config_flags, flow_flags, state, vip_flags},
     hash::{flow_hash, ring_slot},
 };
 
 use crate::{
-    maps::{LB_BACKENDS, LB_CONFIG, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER, LB_VIP_TABLE},
+    maps::{
+        LB_BACKENDS, LB_CONFIG, LB_RING_WORDS, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER, LB_VIP_TABLE,
+    },
     parse::{TCP_FIN, TCP_RST},
     table::{self, Found, V4, V6, key_v4, key_v6},
     verdict::Tuple,
@@ -35,6 +39,20 @@ pub fn is_vip_addr(dst: &Addr) -> bool {
 #[inline(always)]
 pub fn config() -> Config {
     LB_CONFIG.get(0).copied().unwrap_or_default()
+}
+
+/// Which half of the VIP table to read: a load-acquire of `Config::vip_half`,
+/// so the half's slots are read after it (the agent wrote them before its
+/// store-release of the number).
+#[inline(always)]
+fn vip_half() -> u32 {
+    match LB_CONFIG.get_ptr(0) {
+        // SAFETY: an aligned field of the config map's value.
+        Some(c) => unsafe {
+            atomic_load::<u32, { AtomicOrdering::Acquire }>(&raw const (*c).vip_half)
+        },
+        None => 0,
+    }
 }
 
 /// [`flow_flags`] a TCP segment's flags set.
@@ -74,26 +92,27 @@ pub fn flow_insert(t: &Tuple, flow: &Flow, cfg: &Config) {
 /// address when one exists.
 #[inline(always)]
 pub fn find_vip(dst: &Addr, dport: u16, proto: u8, cfg: &Config) -> Option<Vip> {
+    let half = vip_half();
     let mut key = VipKey {
         addr: *dst,
         port: dport,
         proto,
         _pad: 0,
     };
-    if let Some(v) = vip_lookup(&key, cfg) {
+    if let Some(v) = vip_lookup(&key, half) {
         return Some(v);
     }
     if cfg.flags & config_flags::WILDCARD_VIPS == 0 {
         return None;
     }
     key.port = 0;
-    vip_lookup(&key, cfg)
+    vip_lookup(&key, half)
 }
 
 /// Probes the half of the VIP table packets read now.
 #[inline(always)]
-fn vip_lookup(key: &VipKey, cfg: &Config) -> Option<Vip> {
-    let base = (cfg.vip_half & 1) * VIP_TABLE_SLOTS;
+fn vip_lookup(key: &VipKey, half: u32) -> Option<Vip> {
+    let base = (half & 1) * VIP_TABLE_SLOTS;
     lb_common::abi::vip_lookup(key, |i| LB_VIP_TABLE.get(base + i))
 }
 
@@ -105,11 +124,23 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
     } else {
         0
     };
-    let slot = ring_slot(flow_hash(&t.src, sport), vip.ring_size);
-    let Some(id) = LB_RINGS.get_value(vip.id, &slot) else {
+    // The ring and its size in one load-acquire: the ring's slots, written
+    // before the agent's store-release of the word, are read after it.
+    let Some(w) = LB_RING_WORDS.get_ptr(vip.id) else {
+        return Err(Reason::DropInternal);
+    };
+    // SAFETY: an aligned word of the ring-word map.
+    let word = unsafe { atomic_load::<u64, { AtomicOrdering::Acquire }>(w) };
+    let size = ring_word_size(word);
+    if size == 0 {
+        return Err(Reason::DropNoBackend);
+    }
+    let slot = ring_slot(flow_hash(&t.src, sport), size);
+    let ring = ring_index(vip.id, ring_word_which(word));
+    let Some(pair) = LB_RINGS.get_value(ring, &(slot >> 1)) else {
         return Err(Reason::DropNoBackend);
     };
-    let id = *id;
+    let id = pair[(slot & 1) as usize];
     if id == NO_BACKEND {
         return Err(Reason::DropNoBackend);
     }
@@ -121,9 +152,16 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
     }
 }
 
+/// The backend entry packets read now: a load-acquire of the entry's
+/// `active`, then that copy (written before the agent's store-release).
 #[inline(always)]
 pub fn backend(id: BackendId) -> Option<&'static Backend> {
-    LB_BACKENDS.get(id)
+    let e = LB_BACKENDS.get_ptr(id)?;
+    // SAFETY: `e` points to an entry of the backend map; `active` is aligned.
+    unsafe {
+        let active = atomic_load::<u32, { AtomicOrdering::Acquire }>(&raw const (*e).active);
+        Some(&(*e).copies[(active & 1) as usize])
+    }
 }
 
 #[inline(always)]

@@ -7,12 +7,12 @@ use aya_ebpf::{
 };
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, FlowSlotV4, FlowSlotV6, VIP_FILTER_WORDS,
-        VIP_TABLE_SLOTS, VipSlot,
+        Addr, BackendEntry, Config, Counters, FlowSlotV4, FlowSlotV6, RING_OUTER_ENTRIES, RingPair,
+        VIP_FILTER_WORDS, VIP_TABLE_SLOTS, VipSlot,
     },
     consts::{
-        DEFAULT_FLOW_TABLE_SIZE, DEFAULT_RING_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_TX_PORTS,
-        MAX_VIPS, RING_MAP_FLAGS, Reason, VIP_TABLE_FLAGS,
+        DEFAULT_FLOW_TABLE_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS,
+        RING_MAP_FLAGS, Reason, SHARED_MAP_FLAGS, VIP_TABLE_FLAGS,
     },
 };
 
@@ -20,10 +20,11 @@ const VIPS: usize = MAX_VIPS as usize;
 const BACKENDS: usize = MAX_BACKENDS as usize;
 const FLOWS: usize = DEFAULT_FLOW_TABLE_SIZE as usize;
 const FLOW_FLAGS: usize = FLOW_MAP_FLAGS as usize;
+const SHARED: usize = SHARED_MAP_FLAGS as usize;
 
-/// A VIP's Maglev ring (the template; `BPF_F_INNER_MAP` lets each VIP's ring
-/// have its own size).
-pub type Ring = Array<BackendId, { DEFAULT_RING_SIZE as usize }, { RING_MAP_FLAGS as usize }>;
+/// A Maglev ring (the template: `BPF_F_INNER_MAP` lets each ring have its
+/// own size, so one element is as good as any here).
+pub type Ring = Array<RingPair, 1, { RING_MAP_FLAGS as usize }>;
 
 /// Both halves of the VIP table (`lb_common::abi::VipSlot`).
 #[btf_map]
@@ -37,10 +38,14 @@ pub static LB_VIP_TABLE: Array<
 pub static LB_VIP_ADDRS: HashMap<Addr, u32, VIPS> = HashMap::new();
 
 #[btf_map]
-pub static LB_RINGS: ArrayOfMaps<Ring, VIPS> = ArrayOfMaps::new();
+pub static LB_RINGS: ArrayOfMaps<Ring, { RING_OUTER_ENTRIES as usize }> = ArrayOfMaps::new();
+
+/// Per VIP: which ring, of what size (`lb_common::abi::ring_word`).
+#[btf_map]
+pub static LB_RING_WORDS: Array<u64, VIPS, SHARED> = Array::new();
 
 #[btf_map]
-pub static LB_BACKENDS: Array<Backend, BACKENDS> = Array::new();
+pub static LB_BACKENDS: Array<BackendEntry, BACKENDS, SHARED> = Array::new();
 
 /// The flow tables: set-associative arrays (see `lb_common::abi::FLOW_WAYS`).
 #[btf_map]
@@ -62,7 +67,7 @@ pub static LB_REASONS: PerCpuArray<u64, { Reason::COUNT as usize }> = PerCpuArra
 pub static LB_TX_PORTS: DevMapHash<{ MAX_TX_PORTS as usize }> = DevMapHash::new();
 
 #[btf_map]
-pub static LB_CONFIG: Array<Config, 1> = Array::new();
+pub static LB_CONFIG: Array<Config, 1, SHARED> = Array::new();
 
 #[btf_map]
 pub static LB_VIP_FILTER: Array<u64, { VIP_FILTER_WORDS as usize }> = Array::new();

@@ -291,38 +291,60 @@ fn a_broken_reload_is_rejected_and_changes_nothing() {
     );
 }
 
-/// The inner map id of each VIP's ring, read from the pinned outer map.
+/// Each VIP's ring word (which ring, what size), read from the pinned map.
+fn ring_words(agent: &Agent) -> BTreeMap<u32, u64> {
+    use aya::maps::{Array, Map, MapData};
+    let words = MapData::from_pin(
+        agent
+            .bpffs
+            .join("maps")
+            .join(lb_common::consts::MAP_RING_WORDS),
+    )
+    .unwrap();
+    let words: Array<MapData, u64> = Map::Array(words).try_into().unwrap();
+    (0..lb_common::consts::MAX_VIPS)
+        .filter_map(|i| Some((i, words.get(&i, 0).ok().filter(|w| *w != 0)?)))
+        .collect()
+}
+
+/// The inner map id in each slot of the pinned outer ring map.
 fn ring_ids(agent: &Agent) -> BTreeMap<u32, u32> {
     use aya::maps::{ArrayOfMaps, Map, MapData};
     let outer =
         MapData::from_pin(agent.bpffs.join("maps").join(lb_common::consts::MAP_RINGS)).unwrap();
     let rings: ArrayOfMaps<MapData, MapData> = Map::ArrayOfMaps(outer).try_into().unwrap();
-    (0..lb_common::consts::MAX_VIPS)
+    (0..lb_common::abi::RING_GRACE_INDEX)
         .filter_map(|i| rings.get(&i, 0).ok().map(|m| (i, m.info().unwrap().id())))
         .collect()
 }
 
 #[test]
-fn reload_with_a_changed_weight_swaps_only_that_vips_ring() {
+fn reload_with_a_changed_weight_flips_only_that_vips_ring() {
     let (lab, _http) = lab(30);
     let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
-    let before = ring_ids(&agent);
-    assert_eq!(before.len(), 2);
+    let (words, rings) = (ring_words(&agent), ring_ids(&agent));
+    assert_eq!(words.len(), 2);
+    assert_eq!(rings.len(), 4, "two rings per VIP: {rings:?}");
     let text = std::fs::read_to_string(&agent.config).unwrap();
     let changed = text.replacen("weight: 1", "weight: 4", 1);
     std::fs::write(&agent.config, changed).unwrap();
     let r = agent.json(&["reload"]);
     assert_eq!(r["changed_vips"], serde_json::json!(["web"]));
-    let after = ring_ids(&agent);
-    let differ: Vec<u32> = before
+    let after = ring_words(&agent);
+    let flipped: Vec<u32> = words
         .keys()
-        .filter(|k| before[k] != after[k])
+        .filter(|k| words[k] != after[k])
         .copied()
         .collect();
     assert_eq!(
-        differ.len(),
+        flipped.len(),
         1,
-        "exactly one ring was swapped: {before:?} -> {after:?}"
+        "exactly one ring word flipped: {words:?} -> {after:?}"
+    );
+    assert_eq!(
+        ring_ids(&agent),
+        rings,
+        "the ring was rewritten in place: no outer-map update"
     );
     let status = agent.json(&["status"]);
     assert_eq!(status["vips"][0]["backends"][0]["weight"], 4);

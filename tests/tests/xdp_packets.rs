@@ -177,7 +177,10 @@ impl Harness {
         } else {
             0
         };
-        ring[ring_slot(flow_hash(&Addr::from_ip(src.ip()), sport), v.ring_size) as usize]
+        ring[ring_slot(
+            flow_hash(&Addr::from_ip(src.ip()), sport),
+            ring.len() as u32,
+        ) as usize]
     }
 
     /// Runs one frame; checks the action, the reason counter (exactly this one
