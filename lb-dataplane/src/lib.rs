@@ -921,9 +921,16 @@ impl Dataplane {
         })
     }
 
-    /// Grace-period barriers completed so far (tests).
+    /// Grace-period barriers the background thread completed so far.
     pub fn grace_periods(&self) -> u64 {
         self.grace.completed()
+    }
+
+    /// Updates of the outer ring map made so far (ring creations and frees,
+    /// batched): each one waited for a grace period. Ring changes of
+    /// existing VIPs make none.
+    pub fn outer_map_updates(&self) -> u64 {
+        self.rings.batches()
     }
 
     fn reset_counters(&mut self, vip: bool, id: u32) -> Result<()> {
@@ -963,11 +970,12 @@ impl reconcile::Maps for Dataplane {
     fn op(&mut self, op: &Op) -> Result<()> {
         // Consecutive ring installs go out in one outer-map batch, and
         // consecutive VIP changes in one table flip; anything after them in
-        // the plan sees them published.
-        if !matches!(op, Op::SetRing(..)) {
+        // the plan sees them published. Freed rings wait for `finish` (or
+        // the next batch): nothing depends on them being gone.
+        if !matches!(op, Op::SetRing(..)) && self.rings.has_installs() {
             self.flush_rings()?;
         }
-        if !matches!(op, Op::SetVip(..)) {
+        if !matches!(op, Op::SetVip(..) | Op::RemoveVip(..)) {
             self.flush_vips()?;
         }
         match op {
@@ -996,7 +1004,7 @@ impl reconcile::Maps for Dataplane {
             }
             Op::RemoveVip(k) => {
                 self.remove_vip(k);
-                self.flush_vips()
+                Ok(())
             }
             Op::ClearRing(id) => self
                 .rings

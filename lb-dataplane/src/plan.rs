@@ -13,7 +13,8 @@
 //!   owner, so no stale flow follows the id to a different server.
 //!
 //! Within those rules, like writes are grouped (every ring install, then
-//! every VIP change) so the data path can publish each group at once.
+//! every VIP change; every VIP removal, then what they leave) so the data
+//! path can publish each group at once.
 //!
 //! Planning is incremental: [`plan`] looks only at the VIPs it is told were
 //! touched, so the work of a change grows with what it changes, not with the
@@ -275,6 +276,9 @@ struct Phases {
     vips: Vec<Op>,
     /// backends moved away from `up`.
     demote: Vec<Op>,
+    /// VIPs that go, all together (one table flip), before their rings and
+    /// backends.
+    unpublish: Vec<Op>,
     /// removals.
     late: Vec<Op>,
     /// address counts and switches that go down with them.
@@ -305,6 +309,7 @@ impl Phases {
             self.rings,
             self.vips,
             self.demote,
+            self.unpublish,
             self.late,
             self.last,
         ] {
@@ -530,7 +535,7 @@ fn plan_ring(
 
 /// A VIP that goes: unmatched first, then its ring and backends.
 fn plan_removal(actual: &Actual, key: VipKey, vip: &Vip, ph: &mut Phases) {
-    ph.late.push(Op::RemoveVip(key));
+    ph.unpublish.push(Op::RemoveVip(key));
     ph.late.push(Op::ClearRing(vip.id));
     for (_, &id) in actual.backends_of(vip.id) {
         ph.late.push(Op::SetBackend(id, Backend::default()));

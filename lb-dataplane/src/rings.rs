@@ -27,8 +27,8 @@ use std::{
 
 use lb_common::{
     abi::{
-        BackendId, RING_GRACE_INDEX, RingPair, ring_elems, ring_index, ring_word, ring_word_size,
-        ring_word_which,
+        BackendId, RING_GRACE_INDEX, RING_OUTER_ENTRIES, RingPair, ring_elems, ring_index,
+        ring_word, ring_word_size, ring_word_which,
     },
     consts::{MAX_VIPS, NO_BACKEND, RING_MAP_FLAGS},
 };
@@ -39,8 +39,21 @@ use crate::{
     sys,
 };
 
-/// Staged outer-map updates that trigger a flush: fds are a finite resource.
-const MAX_PENDING: usize = 256;
+/// Staged outer-map updates that trigger a flush: each holds an fd, so at
+/// most half the open-file limit (which `Dataplane::open` raises to its
+/// hard limit), and no more than the outer map has slots — so a cold start of
+/// `MAX_VIPS` VIPs is one batch wherever the limit allows.
+fn max_pending() -> usize {
+    // SAFETY: plain struct filled by the kernel.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to our struct.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur as usize
+    } else {
+        1024
+    };
+    (soft / 2).clamp(64, RING_OUTER_ENTRIES as usize)
+}
 
 /// One ring map, mapped.
 pub struct RingBuf {
@@ -156,6 +169,9 @@ pub struct Rings {
     lost: Vec<u32>,
     /// `<pin dir>/rings`, when pinning.
     pins: Option<PathBuf>,
+    max_pending: usize,
+    /// Outer-map updates made (each waits for a grace period).
+    batches: u64,
 }
 
 impl Rings {
@@ -173,6 +189,8 @@ impl Rings {
             flips: Vec::new(),
             lost: Vec::new(),
             pins,
+            max_pending: max_pending(),
+            batches: 0,
         };
         if let Some(dir) = &r.pins {
             fs::create_dir_all(dir)?;
@@ -290,7 +308,7 @@ impl Rings {
             }
             self.flips.push((id, ring_word(0, size)));
         }
-        if self.pending.len() >= MAX_PENDING {
+        if self.pending.len() >= self.max_pending {
             self.flush(grace)?;
         }
         Ok(())
@@ -302,7 +320,9 @@ impl Rings {
         if id >= MAX_VIPS {
             return Ok(());
         }
-        self.flush(grace)?;
+        if self.flips.iter().any(|(v, _)| *v == id) {
+            self.flush(grace)?;
+        }
         if self.word(id) != 0 {
             self.flip(id, 0, grace);
         }
@@ -310,6 +330,16 @@ impl Rings {
             self.pending.insert(ring_index(id, k), Pending::Clear);
         }
         Ok(())
+    }
+
+    /// Whether rings are staged for installing (which later writes may
+    /// depend on), as opposed to only frees.
+    pub fn has_installs(&self) -> bool {
+        !self.flips.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Install(_)))
     }
 
     /// Whether anything is staged.
@@ -336,6 +366,7 @@ impl Rings {
                 Pending::Clear => self.placeholder.as_fd().as_raw_fd_u32(),
             })
             .collect();
+        self.batches += 1;
         if let Err((e, done)) = sys::update_batch_u32(self.outer.as_fd(), &keys, &fds) {
             // What landed is installed; the rest is lost, and so are the
             // flips that needed it.
@@ -386,6 +417,11 @@ impl Rings {
             }
             Pending::Clear => self.vips[id as usize].rings[k] = None,
         }
+    }
+
+    /// Outer-map updates made so far (each one waited for a grace period).
+    pub fn batches(&self) -> u64 {
+        self.batches
     }
 
     /// VIP ids whose staged rings never made it into the outer map.

@@ -72,7 +72,11 @@ fn desired_vip(v: usize, r: usize) -> DesiredVip {
                 key: format!("{}:{}", backend_addr(v, b), vip.port()),
                 addr: Addr::from_ip(backend_addr(v, b)),
                 port: vip.port(),
-                weight: if b == turn && r.is_multiple_of(3) { 3 } else { 1 },
+                weight: if b == turn && r.is_multiple_of(3) {
+                    3
+                } else {
+                    1
+                },
                 state: if b == turn {
                     [state::UP, state::DRAIN, state::DOWN, state::MAINT][r % 4]
                 } else {
