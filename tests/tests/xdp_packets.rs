@@ -1136,3 +1136,106 @@ fn a_full_bucket_gives_way_to_its_least_recently_seen_flow() {
         assert!(held.contains(&c.port()), "{c} kept its slot: {held:?}");
     }
 }
+
+/// What `drain --wait` needs: the slots of one backend's flows, found in
+/// one scan, then re-read one by one; a slot whose flow went (or was
+/// replaced by another flow) reads as nothing.
+#[test]
+fn flow_slots_of_a_backend_are_found_once_and_rechecked_in_place() {
+    use std::collections::BTreeSet;
+    let mut h = harness();
+    let web = sock("10.0.0.100:80");
+    let target = h.id_of("10.0.1.2");
+    let clients: Vec<SocketAddr> = (1..)
+        .map(|i| sock(&format!("192.0.2.{}:{}", i % 250 + 1, 20000 + i)))
+        .filter(|c| h.predicted(WEB, *c) == target)
+        .take(5)
+        .collect();
+    for c in &clients {
+        h.check(
+            "syn",
+            &Packet::tcp(*c, web).build(),
+            Want::Forward(Reason::Tx, target),
+        );
+    }
+    let other = h.id_of("10.0.1.1");
+    let slots = h.dp.flow_slots_of(&BTreeSet::from([target]));
+    assert_eq!(slots.len(), clients.len());
+    for s in &slots {
+        let e = h.dp.read_flow_slot(s).expect("still there");
+        assert_eq!(e.flow.backend, target);
+        assert!(clients.iter().any(|c| c.port() == e.sport));
+    }
+    assert!(h.dp.flow_slots_of(&BTreeSet::from([other])).is_empty());
+
+    // A FIN shows up in place; taking the backend down re-hashes the flow
+    // (same slot, same 5-tuple, another backend).
+    h.check(
+        "fin",
+        &Packet::tcp(clients[0], web).tcp_flags(FIN | ACK).build(),
+        Want::Forward(Reason::Tx, target),
+    );
+    let fin = slots
+        .iter()
+        .find_map(|s| {
+            h.dp.read_flow_slot(s)
+                .filter(|e| e.sport == clients[0].port())
+        })
+        .unwrap();
+    assert_ne!(fin.flow.flags & lb_common::consts::flow_flags::FIN, 0);
+    h.set_state("10.0.1.2", state::DOWN);
+    let rehashed = h.predicted(WEB, clients[1]);
+    h.check(
+        "ack after down",
+        &Packet::tcp(clients[1], web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, rehashed),
+    );
+    let moved = slots
+        .iter()
+        .filter_map(|s| h.dp.read_flow_slot(s))
+        .find(|e| e.sport == clients[1].port())
+        .unwrap();
+    assert_eq!(moved.flow.backend, rehashed);
+
+    // Purged flows read as gone.
+    h.dp.purge_flows(&BTreeSet::from([target])).unwrap();
+    let left: Vec<_> = slots
+        .iter()
+        .filter_map(|s| h.dp.read_flow_slot(s))
+        .collect();
+    assert_eq!(left.len(), 1, "only the re-hashed flow stays: {left:?}");
+    assert_eq!(left[0].flow.backend, rehashed);
+}
+
+/// Addresses that share a bit of the VIP-address bitmap: removing one keeps
+/// the bit (and the other's traffic); removing both clears it.
+#[test]
+fn a_shared_prefilter_bit_stays_set_until_its_last_address_goes() {
+    use lb_common::abi::vip_filter_bit;
+    let mut h = harness();
+    let a = Addr::from_ip(ip("10.0.0.101"));
+    let twin = (1u32..)
+        .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0x0a63_0000 + i)))
+        .find(|t| vip_filter_bit(&Addr::from_ip(*t)) == vip_filter_bit(&a))
+        .unwrap();
+    let twin_s = twin.to_string();
+    h.vips.push(vip(&twin_s, 80, 6, 0, &[("10.0.5.1", 1)]));
+    h.reconcile();
+    let c = sock("192.0.2.33:3333");
+    let to_twin = Packet::tcp(c, SocketAddr::new(twin, 80)).build();
+    let fwd = Want::Forward(Reason::Tx, h.id_of("10.0.5.1"));
+    h.check("twin forwarded", &to_twin, fwd);
+    // 10.0.0.101's VIP goes: the bit stays for the twin.
+    h.vips.retain(|v| v.key.addr != a);
+    h.reconcile();
+    h.check("twin still forwarded", &to_twin, fwd);
+    h.check(
+        "the removed address is passed",
+        &Packet::tcp(c, sock("10.0.0.101:80")).build(),
+        Want::Pass(Reason::PassNotVip),
+    );
+    h.vips.retain(|v| v.key.addr != Addr::from_ip(twin));
+    h.reconcile();
+    h.check("twin gone", &to_twin, Want::Pass(Reason::PassNotVip));
+    assert!(h.dp.vip_addrs().unwrap().iter().all(|(x, _)| *x != a));
+}
