@@ -1,13 +1,16 @@
 //! Lookups: the VIP address pre-filter, VIPs, the flow tables, the Maglev
 //! ring, backends, and the counters.
 
-use core::intrinsics::{AtomicOrdering, atomic_load};
+use core::{
+    ffi::c_void,
+    intrinsics::{AtomicOrdering, atomic_load},
+};
 
 use aya_ebpf::btf_maps::PerCpuArray;
 use lb_common::{
     abi::{
-        Addr, Backend, BackendId, Config, Counters, Flow, VIP_TABLE_SLOTS, Vip, VipKey, ring_index,
-        ring_word_size, ring_word_which, vip_filter_bit,
+        Addr, Backend, BackendEntry, BackendId, Config, Counters, Flow, RingPair, VIP_TABLE_SLOTS,
+        Vip, VipKey, VipSlot, ring_index, ring_word_size, ring_word_which, vip_filter_bit,
     },
     consts::{NO_BACKEND, Reason, config_flags, flow_flags, state, vip_flags},
     hash::{flow_hash, ring_slot},
@@ -15,7 +18,8 @@ use lb_common::{
 
 use crate::{
     maps::{
-        LB_BACKENDS, LB_CONFIG, LB_RING_WORDS, LB_RINGS, LB_VIP_ADDRS, LB_VIP_FILTER, LB_VIP_TABLE,
+        LB_BACKENDS, LB_CONFIG, LB_RING_WORDS, LB_RINGS, LB_VIP_FILTER, LB_VIP_TABLE, elem,
+        elem_of, vip_addr_known,
     },
     parse::{TCP_FIN, TCP_RST},
     table::{self, Found, V4, V6, key_v4, key_v6},
@@ -26,19 +30,27 @@ use crate::{
 #[inline(always)]
 pub fn maybe_vip(dst: &Addr) -> bool {
     let (word, mask) = vip_filter_bit(dst);
-    LB_VIP_FILTER.get(word).is_some_and(|w| *w & mask != 0)
+    elem::<_, u64>(&LB_VIP_FILTER, word).is_some_and(|w| {
+        // SAFETY: a word of the filter map.
+        let w = unsafe { *w };
+        w & mask != 0
+    })
 }
 
 /// Whether `dst` carries a VIP (exact; off the fast path).
 #[inline(always)]
 pub fn is_vip_addr(dst: &Addr) -> bool {
-    LB_VIP_ADDRS.get_ptr(dst).is_some()
+    vip_addr_known(dst)
 }
 
 /// The data path's switches, clock and table sizes (one array load).
 #[inline(always)]
 pub fn config() -> Config {
-    LB_CONFIG.get(0).copied().unwrap_or_default()
+    match elem::<_, Config>(&LB_CONFIG, 0) {
+        // SAFETY: the config map's value.
+        Some(c) => unsafe { *c },
+        None => Config::default(),
+    }
 }
 
 /// Which half of the VIP table to read: a load-acquire of `Config::vip_half`,
@@ -46,7 +58,7 @@ pub fn config() -> Config {
 /// store-release of the number).
 #[inline(always)]
 fn vip_half() -> u32 {
-    match LB_CONFIG.get_ptr(0) {
+    match elem::<_, Config>(&LB_CONFIG, 0) {
         // SAFETY: an aligned field of the config map's value.
         Some(c) => unsafe {
             atomic_load::<u32, { AtomicOrdering::Acquire }>(&raw const (*c).vip_half)
@@ -113,7 +125,10 @@ pub fn find_vip(dst: &Addr, dport: u16, proto: u8, cfg: &Config) -> Option<Vip> 
 #[inline(always)]
 fn vip_lookup(key: &VipKey, half: u32) -> Option<Vip> {
     let base = (half & 1) * VIP_TABLE_SLOTS;
-    lb_common::abi::vip_lookup(key, |i| LB_VIP_TABLE.get(base + i))
+    lb_common::abi::vip_lookup(key, |i| {
+        // SAFETY: slots of the VIP table map live as long as the program run.
+        elem::<_, VipSlot>(&LB_VIP_TABLE, base + i).map(|s| unsafe { &*s })
+    })
 }
 
 /// The backend the ring gives this flow.
@@ -126,7 +141,7 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
     };
     // The ring and its size in one load-acquire: the ring's slots, written
     // before the agent's store-release of the word, are read after it.
-    let Some(w) = LB_RING_WORDS.get_ptr(vip.id) else {
+    let Some(w) = elem::<_, u64>(&LB_RING_WORDS, vip.id) else {
         return Err(Reason::DropInternal);
     };
     // SAFETY: an aligned word of the ring-word map.
@@ -137,10 +152,13 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
     }
     let slot = ring_slot(flow_hash(&t.src, sport), size);
     let ring = ring_index(vip.id, ring_word_which(word));
-    let Some(pair) = LB_RINGS.get_value(ring, &(slot >> 1)) else {
+    let Some(pair) =
+        elem::<_, c_void>(&LB_RINGS, ring).and_then(|inner| elem_of::<RingPair>(inner, slot >> 1))
+    else {
         return Err(Reason::DropNoBackend);
     };
-    let id = pair[(slot & 1) as usize];
+    // SAFETY: an element of the ring map.
+    let id = unsafe { (*pair)[(slot & 1) as usize] };
     if id == NO_BACKEND {
         return Err(Reason::DropNoBackend);
     }
@@ -156,7 +174,7 @@ pub fn pick(t: &Tuple, vip: &Vip) -> Result<BackendId, Reason> {
 /// `active`, then that copy (written before the agent's store-release).
 #[inline(always)]
 pub fn backend(id: BackendId) -> Option<&'static Backend> {
-    let e = LB_BACKENDS.get_ptr(id)?;
+    let e = elem::<_, BackendEntry>(&LB_BACKENDS, id)?;
     // SAFETY: `e` points to an entry of the backend map; `active` is aligned.
     unsafe {
         let active = atomic_load::<u32, { AtomicOrdering::Acquire }>(&raw const (*e).active);
@@ -166,7 +184,7 @@ pub fn backend(id: BackendId) -> Option<&'static Backend> {
 
 #[inline(always)]
 pub fn count<const N: usize>(map: &PerCpuArray<Counters, N>, idx: u32, bytes: u64, new_flow: bool) {
-    if let Some(c) = map.get_ptr_mut(idx) {
+    if let Some(c) = elem::<_, Counters>(map, idx) {
         // SAFETY: this CPU's slot; nothing else writes it during this run.
         unsafe {
             (*c).packets += 1;

@@ -1,8 +1,11 @@
 //! The data path's maps. Names, sizes and value types come from lb-common; the
 //! loader may resize the flow tables before load.
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
     btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray},
+    helpers::generated::bpf_map_lookup_elem,
     macros::btf_map,
 };
 use lb_common::{
@@ -71,3 +74,50 @@ pub static LB_CONFIG: Array<Config, 1, SHARED> = Array::new();
 
 #[btf_map]
 pub static LB_VIP_FILTER: Array<u64, { VIP_FILTER_WORDS as usize }> = Array::new();
+
+/// Element `index` of an array map (plain, per-CPU or mmapable), or of an
+/// array of maps (the inner map), through `bpf_map_lookup_elem`.
+///
+/// The key sits in an 8-byte stack slot, written whole. aya's `get` stores a
+/// 4-byte key, and when LLVM reuses a slot that held a spilled pointer, the
+/// verifier refuses that partial overwrite without `CAP_PERFMON` ("attempt
+/// to corrupt spilled pointer on stack"). The helper reads the first 4 bytes:
+/// the index on a little-endian target (`bpfel`, the only one lb builds).
+#[inline(always)]
+pub fn elem<M, T>(map: &M, index: u32) -> Option<*mut T> {
+    let key = index as u64;
+    // SAFETY: `map` is a map definition (a `#[btf_map]` static or an inner
+    // map pointer); the key outlives the call.
+    let p = unsafe {
+        bpf_map_lookup_elem((map as *const M).cast_mut().cast(), (&raw const key).cast())
+    };
+    (!p.is_null()).then_some(p.cast())
+}
+
+/// Element `index` of the map `map` points to (an inner map).
+#[inline(always)]
+pub fn elem_of<T>(map: *mut c_void, index: u32) -> Option<*mut T> {
+    let key = index as u64;
+    // SAFETY: `map` came from a lookup in an array of maps; the key outlives
+    // the call.
+    let p = unsafe { bpf_map_lookup_elem(map, (&raw const key).cast()) };
+    (!p.is_null()).then_some(p.cast())
+}
+
+/// Whether `addr` is a key of [`LB_VIP_ADDRS`], with the key in two whole
+/// 8-byte stack slots (see [`elem`]).
+#[inline(always)]
+pub fn vip_addr_known(addr: &Addr) -> bool {
+    // SAFETY: `Addr` is 16 bytes of plain integers.
+    let key: [u64; 2] = unsafe { core::mem::transmute(*addr) };
+    // SAFETY: as in `elem`.
+    let p = unsafe {
+        bpf_map_lookup_elem(
+            (&raw const LB_VIP_ADDRS).cast_mut().cast(),
+            (&raw const key).cast(),
+        )
+    };
+    !p.is_null()
+}
+
+const _: () = assert!(cfg!(target_endian = "little"));

@@ -33,7 +33,7 @@ use lb_common::abi::{
 };
 
 use crate::{
-    maps::{LB_FLOWS_V4, LB_FLOWS_V6},
+    maps::{LB_FLOWS_V4, LB_FLOWS_V6, elem},
     verdict::Tuple,
 };
 
@@ -59,7 +59,7 @@ impl Table for V4 {
     const KEY_WORDS: usize = 2;
     #[inline(always)]
     fn slot(idx: u32) -> Option<*mut u64> {
-        LB_FLOWS_V4.get_ptr_mut(idx).map(|s| s.cast())
+        elem::<_, u64>(&LB_FLOWS_V4, idx)
     }
     #[inline(always)]
     fn mask(cfg: &Config) -> u32 {
@@ -83,7 +83,7 @@ impl Table for V6 {
     const KEY_WORDS: usize = 5;
     #[inline(always)]
     fn slot(idx: u32) -> Option<*mut u64> {
-        LB_FLOWS_V6.get_ptr_mut(idx).map(|s| s.cast())
+        elem::<_, u64>(&LB_FLOWS_V6, idx)
     }
     #[inline(always)]
     fn mask(cfg: &Config) -> u32 {
