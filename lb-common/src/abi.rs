@@ -320,11 +320,12 @@ pub struct Flow {
 /// least recently seen slot of the bucket makes room (an LRU per bucket).
 ///
 /// Each slot carries a sequence number, even when stable and odd while a
-/// writer holds it (claimed with `cmpxchg`): a reader that sees it odd, or
-/// changed after reading the slot, ignores what it read. That makes lookups
-/// and inserts a few loads and one atomic, without the hash-map helpers
-/// (on this kind of VM the kernel's LRU hash costs ~80 ns a lookup and
-/// ~350 ns an insert).
+/// writer holds it (claimed with `cmpxchg`, published with store-release):
+/// a reader loads it and the slot with load-acquire, and ignores what it
+/// read if the number was odd or changed (docs/datapath.md, "Flow tables").
+/// That makes lookups and inserts a few loads and one atomic, without the
+/// hash-map helpers (on this kind of VM the kernel's LRU hash costs ~80 ns a
+/// lookup and ~350 ns an insert).
 pub const FLOW_WAYS: u32 = 4;
 
 /// One slot of the IPv4 flow table ([`crate::consts::MAP_FLOWS_V4`]).
