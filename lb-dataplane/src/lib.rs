@@ -27,7 +27,6 @@ mod sys;
 mod vips;
 
 pub use bpffs::{BpffsError, ensure_bpffs};
-pub use lock::Holder;
 
 use flows::FlowTable;
 use grace::Grace;
