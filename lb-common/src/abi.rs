@@ -103,17 +103,90 @@ pub const fn vip_slot(key: &VipKey) -> u32 {
     ((h >> 32) as u32) & (VIP_TABLE_SLOTS - 1)
 }
 
-/// What a VIP is to the data path.
+/// Slot `i` (`0..VIP_TABLE_PROBES`) of the probe sequence that starts at
+/// `start` ([`vip_slot`]): linear probing, wrapping around the half.
+#[inline(always)]
+pub const fn vip_probe(start: u32, i: u32) -> u32 {
+    start.wrapping_add(i) & (VIP_TABLE_SLOTS - 1)
+}
+
+/// Looks `key` up in one half of the VIP table, `slot(i)` reading its slot
+/// `i`: the one lookup both the data path and userspace run. An empty slot
+/// ends the probe; so does a slot that cannot be read.
+#[inline(always)]
+pub fn vip_lookup<'a>(
+    key: &VipKey,
+    mut slot: impl FnMut(u32) -> Option<&'a VipSlot>,
+) -> Option<Vip> {
+    let start = vip_slot(key);
+    let mut i = 0;
+    while i < VIP_TABLE_PROBES {
+        let s = slot(vip_probe(start, i))?;
+        if s.key.proto == 0 {
+            return None;
+        }
+        if s.key == *key {
+            return Some(s.vip);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What a VIP is to the data path. Its ring, and the ring's size, are read
+/// from [`crate::consts::MAP_RING_WORDS`] (see [`ring_word`]), so that a ring
+/// and its size change together in one store.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Vip {
-    /// Index of this VIP's ring and counters (`0..MAX_VIPS`).
+    /// Index of this VIP's rings, ring word and counters (`0..MAX_VIPS`).
     pub id: u32,
     /// [`crate::consts::vip_flags`].
     pub flags: u32,
-    /// Entries in this VIP's ring (the Maglev `M`, prime).
-    pub ring_size: u32,
-    pub _pad: u32,
+}
+
+/// Each VIP has two Maglev rings in [`crate::consts::MAP_RINGS`], at
+/// `2·id` and `2·id + 1`: packets read the one its ring word names while the
+/// agent rewrites the other through `mmap`, then flips the word.
+#[inline(always)]
+pub const fn ring_index(vip_id: u32, which: u32) -> u32 {
+    vip_id.wrapping_mul(2).wrapping_add(which & 1)
+}
+
+/// The slot of [`crate::consts::MAP_RINGS`] no VIP uses: the agent's
+/// grace-period barrier updates it (docs/datapath.md, "Grace periods").
+pub const RING_GRACE_INDEX: u32 = 2 * crate::consts::MAX_VIPS;
+/// Entries of [`crate::consts::MAP_RINGS`].
+pub const RING_OUTER_ENTRIES: u32 = RING_GRACE_INDEX + 1;
+
+/// A VIP's ring word ([`crate::consts::MAP_RING_WORDS`]): which of its two
+/// rings packets read (bit 32) and that ring's size `M` (low 32 bits), in
+/// one 8-byte value read with load-acquire. Size 0: no ring (no backend).
+#[inline(always)]
+pub const fn ring_word(which: u32, size: u32) -> u64 {
+    (((which & 1) as u64) << 32) | size as u64
+}
+
+/// The ring a ring word names (0 or 1).
+#[inline(always)]
+pub const fn ring_word_which(word: u64) -> u32 {
+    ((word >> 32) & 1) as u32
+}
+
+/// The ring size a ring word names.
+#[inline(always)]
+pub const fn ring_word_size(word: u64) -> u32 {
+    word as u32
+}
+
+/// One element of a ring map: two consecutive slots (array maps round
+/// values up to 8 bytes, so one slot per element would waste half).
+pub type RingPair = [BackendId; 2];
+
+/// Elements of a ring map of `size` slots.
+#[inline(always)]
+pub const fn ring_elems(size: u32) -> u32 {
+    size.div_ceil(2)
 }
 
 /// Value of [`crate::consts::MAP_BACKENDS`]: where and how to send a flow.
@@ -138,6 +211,29 @@ pub struct Backend {
     /// data path; it makes the pinned maps self-describing for a restarted agent.
     pub vip: u32,
     pub _pad2: u32,
+}
+
+/// Value of [`crate::consts::MAP_BACKENDS`]: one backend, double-buffered.
+/// Packets load [`BackendEntry::active`] with load-acquire and read that
+/// copy; the agent writes the other copy through `mmap` and flips `active`
+/// with store-release, so a packet sees the old entry or the new one, never
+/// a mix. A copy is rewritten only after a grace period following the flip
+/// that retired it (docs/datapath.md, "Grace periods").
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendEntry {
+    /// Which copy packets read: its low bit.
+    pub active: u32,
+    pub _pad: u32,
+    pub copies: [Backend; 2],
+}
+
+impl BackendEntry {
+    /// The copy packets read.
+    #[inline(always)]
+    pub fn current(&self) -> &Backend {
+        &self.copies[(self.active & 1) as usize]
+    }
 }
 
 /// Key of [`crate::consts::MAP_FLOWS_V4`]: the client→VIP 5-tuple.
@@ -174,6 +270,39 @@ pub struct FlowKeyV6 {
     pub _pad2: u16,
 }
 
+impl FlowKeyV4 {
+    /// The key of a client→VIP flow: addresses as raw header words, ports in
+    /// network order.
+    #[inline(always)]
+    pub const fn new(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> Self {
+        FlowKeyV4 {
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+            _pad: 0,
+            _pad2: 0,
+        }
+    }
+}
+
+impl FlowKeyV6 {
+    /// The key of a client→VIP flow, ports in network order.
+    #[inline(always)]
+    pub const fn new(src: Addr, dst: Addr, sport: u16, dport: u16, proto: u8) -> Self {
+        FlowKeyV6 {
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+            _pad: 0,
+            _pad2: 0,
+        }
+    }
+}
+
 /// What the flow tables remember about a flow.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -191,11 +320,12 @@ pub struct Flow {
 /// least recently seen slot of the bucket makes room (an LRU per bucket).
 ///
 /// Each slot carries a sequence number, even when stable and odd while a
-/// writer holds it (claimed with `cmpxchg`): a reader that sees it odd, or
-/// changed after reading the slot, ignores what it read. That makes lookups
-/// and inserts a few loads and one atomic, without the hash-map helpers
-/// (on this kind of VM the kernel's LRU hash costs ~80 ns a lookup and
-/// ~350 ns an insert).
+/// writer holds it (claimed with `cmpxchg`, published with store-release):
+/// a reader loads it and the slot with load-acquire, and ignores what it
+/// read if the number was odd or changed (docs/datapath.md, "Flow tables").
+/// That makes lookups and inserts a few loads and one atomic, without the
+/// hash-map helpers (on this kind of VM the kernel's LRU hash costs ~80 ns a
+/// lookup and ~350 ns an insert).
 pub const FLOW_WAYS: u32 = 4;
 
 /// One slot of the IPv4 flow table ([`crate::consts::MAP_FLOWS_V4`]).
@@ -248,6 +378,36 @@ pub const fn flow_bucket_v6(k: &FlowKeyV6) -> u32 {
     (h >> 32) as u32
 }
 
+/// A flow-table key: where its bucket is.
+pub trait FlowKey: Copy + PartialEq {
+    /// The bucket hash, before masking with the table's bucket mask.
+    fn bucket(&self) -> u32;
+}
+
+impl FlowKey for FlowKeyV4 {
+    #[inline(always)]
+    fn bucket(&self) -> u32 {
+        flow_bucket_v4(self)
+    }
+}
+
+impl FlowKey for FlowKeyV6 {
+    #[inline(always)]
+    fn bucket(&self) -> u32 {
+        flow_bucket_v6(self)
+    }
+}
+
+/// Index of way `way` (`0..FLOW_WAYS`) of `key`'s bucket in a flow table
+/// whose bucket mask is `mask` ([`Config::flow_mask_v4`]/`_v6`): the one
+/// indexing rule of the data path and userspace.
+#[inline(always)]
+pub fn flow_slot<K: FlowKey>(key: &K, mask: u32, way: u32) -> u32 {
+    (key.bucket() & mask)
+        .wrapping_mul(FLOW_WAYS)
+        .wrapping_add(way)
+}
+
 /// Bit of the VIP address pre-filter ([`crate::consts::MAP_VIP_FILTER`]) that
 /// `addr` maps to: `(word index, bit mask)`. A clear bit proves the address
 /// carries no VIP, so traffic for the host costs one array load, not a hash
@@ -279,7 +439,9 @@ pub struct Config {
     pub flow_mask_v4: u32,
     /// The same for IPv6.
     pub flow_mask_v6: u32,
-    /// Which half of the VIP table packets read (0 or 1).
+    /// Which half of the VIP table packets read (0 or 1): stored with
+    /// store-release by the agent (through `mmap`) after it wrote that half,
+    /// loaded with load-acquire by packets before they read it.
     pub vip_half: u32,
     pub _pad: u32,
 }
@@ -316,14 +478,15 @@ impl Counters {
 
 const _: () = assert!(size_of::<Addr>() == 16);
 const _: () = assert!(size_of::<VipKey>() == 20);
-const _: () = assert!(size_of::<Vip>() == 16);
+const _: () = assert!(size_of::<Vip>() == 8);
+const _: () = assert!(size_of::<BackendEntry>() == 104);
 const _: () = assert!(size_of::<Backend>() == 48);
 const _: () = assert!(size_of::<FlowKeyV4>() == 16);
 const _: () = assert!(size_of::<FlowKeyV6>() == 40);
 const _: () = assert!(size_of::<Flow>() == 16);
 const _: () = assert!(size_of::<Counters>() == 24);
 const _: () = assert!(size_of::<Config>() == 24);
-const _: () = assert!(size_of::<VipSlot>() == 40);
+const _: () = assert!(size_of::<VipSlot>() == 32);
 const _: () = assert!(VIP_TABLE_SLOTS.is_power_of_two());
 const _: () = assert!(size_of::<FlowSlotV4>() == 40);
 const _: () = assert!(size_of::<FlowSlotV6>() == 64);
@@ -342,6 +505,8 @@ mod pod {
     unsafe impl aya::Pod for Vip {}
     // SAFETY: see above.
     unsafe impl aya::Pod for Backend {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for BackendEntry {}
     // SAFETY: see above.
     unsafe impl aya::Pod for FlowKeyV4 {}
     // SAFETY: see above.
@@ -377,6 +542,35 @@ mod tests {
         let a = Addr::from_ip("10.1.2.3".parse().unwrap());
         assert_eq!(a.0[3].to_ne_bytes(), [10, 1, 2, 3]);
         assert_eq!(a.0[2].to_ne_bytes(), [0, 0, 0xff, 0xff]);
+    }
+
+    /// Frozen outputs of the table hashes: a change would strand every flow
+    /// and VIP of a data path adopted across the upgrade, so it must be
+    /// deliberate (and come with a map-layout change that forces a teardown).
+    #[test]
+    fn table_hash_golden_values() {
+        let a = |s: &str| Addr::from_ip(s.parse().unwrap());
+        let k4 = FlowKeyV4::new(
+            a("192.0.2.10").0[3],
+            a("10.0.0.100").0[3],
+            40000u16.to_be(),
+            80u16.to_be(),
+            6,
+        );
+        assert_eq!(flow_bucket_v4(&k4), 0x3294_043e);
+        let k6 = FlowKeyV6::new(
+            a("2001:db8::10"),
+            a("fd00::100"),
+            40000u16.to_be(),
+            443u16.to_be(),
+            6,
+        );
+        assert_eq!(flow_bucket_v6(&k6), 0xf361_aea8);
+        assert_eq!(flow_slot(&k4, 0xff, 3), 0x3e * FLOW_WAYS + 3);
+        assert_eq!(
+            vip_slot(&VipKey::new("10.0.0.100".parse().unwrap(), 80, 6)),
+            0x15b
+        );
     }
 
     #[test]

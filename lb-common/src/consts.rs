@@ -12,10 +12,14 @@ pub const PROG_TX: &str = "lb_tx";
 
 /// The VIP table: two halves of [`crate::abi::VipSlot`]s (see there).
 pub const MAP_VIP_TABLE: &str = "LB_VIP_TABLE";
-/// Outer array of Maglev rings, indexed by [`crate::abi::Vip::id`]; each inner map
-/// is an array of [`crate::abi::BackendId`] with `Vip::ring_size` entries.
+/// Outer array of Maglev rings: two per VIP ([`crate::abi::ring_index`]),
+/// and one slot for the grace-period barrier ([`crate::abi::RING_GRACE_INDEX`]).
+/// Each inner map is an array of [`crate::abi::RingPair`] with
+/// [`crate::abi::ring_elems`]`(M)` elements.
 pub const MAP_RINGS: &str = "LB_RINGS";
-/// Backend table: backend id → [`crate::abi::Backend`].
+/// Per VIP id: its ring word ([`crate::abi::ring_word`]), `u64`.
+pub const MAP_RING_WORDS: &str = "LB_RING_WORDS";
+/// Backend table: backend id → [`crate::abi::BackendEntry`].
 pub const MAP_BACKENDS: &str = "LB_BACKENDS";
 /// IPv4 flow table: an array of [`crate::abi::FlowSlotV4`] in buckets of
 /// [`crate::abi::FLOW_WAYS`] (see there).
@@ -40,10 +44,11 @@ pub const MAP_CONFIG: &str = "LB_CONFIG";
 pub const MAP_VIP_FILTER: &str = "LB_VIP_FILTER";
 
 /// Every map, for pinning and teardown. Kernel map names are at most 15 bytes.
-pub const ALL_MAPS: [&str; 12] = [
+pub const ALL_MAPS: [&str; 13] = [
     MAP_VIP_TABLE,
     MAP_VIP_ADDRS,
     MAP_RINGS,
+    MAP_RING_WORDS,
     MAP_BACKENDS,
     MAP_FLOWS_V4,
     MAP_FLOWS_V6,
@@ -81,6 +86,9 @@ pub const DEFAULT_FLOW_TABLE_SIZE: u32 = 1 << 20;
 pub const FLOW_MAP_FLAGS: u32 = BPF_F_MMAPABLE;
 /// Flags of the VIP table: userspace writes a half through `mmap`.
 pub const VIP_TABLE_FLAGS: u32 = BPF_F_MMAPABLE;
+/// Flags of the ring words, the backend table and the config: userspace
+/// writes them through `mmap` and flips with store-release.
+pub const SHARED_MAP_FLAGS: u32 = BPF_F_MMAPABLE;
 /// Ring slot value meaning "no backend" (an empty ring: every backend is out).
 pub const NO_BACKEND: u32 = u32::MAX;
 
@@ -150,11 +158,12 @@ pub enum Reason {
     PassNotIp,
     /// IP, but no VIP matches (address, port, protocol): passed untouched.
     PassNotVip,
-    /// ICMP to a VIP that is not an error about a VIP flow (echo, NDP):
-    /// passed, the LB host that owns the VIP answers it.
+    /// ICMP to a VIP address that is not an error (echo, neighbour
+    /// discovery, ...): passed, the LB host that owns the VIP answers it.
+    /// (ICMP to any other address is [`Reason::PassNotVip`].)
     PassIcmp,
-    /// Too short to read the addresses, or an IPv6 extension header chain we
-    /// do not walk: nothing to attribute it to a VIP, passed to the kernel.
+    /// Too short to read the addresses: nothing to attribute it to a VIP,
+    /// passed to the kernel.
     PassUnparsed,
     /// A fragment (IPv4 MF/offset, IPv6 fragment header) to a VIP address:
     /// non-first fragments carry no ports to balance on, and the local stack
@@ -167,6 +176,16 @@ pub enum Reason {
     DropMalformedL4,
     /// To a VIP whose ring has no usable backend.
     DropNoBackend,
+    /// ICMP to a VIP address whose ICMP header does not fit in the IP packet,
+    /// or an ICMP error whose quoted packet is cut short or is not a sane IP
+    /// header sent from that address.
+    DropIcmpMalformed,
+    /// An ICMP error to a VIP address quoting a packet no VIP sent (another
+    /// port or protocol, or a later fragment): nothing to forward it to.
+    DropIcmpNotVipFlow,
+    /// IPv6 to a VIP address with more extension headers than the data path
+    /// walks (4), or with AH or ESP: no ports it can see.
+    DropIpv6Ext,
     /// A map lookup that cannot fail did (internal error, should stay 0).
     DropInternal,
 }
@@ -187,6 +206,9 @@ impl Reason {
         Reason::DropMalformedIp,
         Reason::DropMalformedL4,
         Reason::DropNoBackend,
+        Reason::DropIcmpMalformed,
+        Reason::DropIcmpNotVipFlow,
+        Reason::DropIpv6Ext,
         Reason::DropInternal,
     ];
 
@@ -204,6 +226,9 @@ impl Reason {
             Reason::DropMalformedIp => "drop_malformed_ip",
             Reason::DropMalformedL4 => "drop_malformed_l4",
             Reason::DropNoBackend => "drop_no_backend",
+            Reason::DropIcmpMalformed => "drop_icmp_malformed",
+            Reason::DropIcmpNotVipFlow => "drop_icmp_not_vip_flow",
+            Reason::DropIpv6Ext => "drop_ipv6_ext",
             Reason::DropInternal => "drop_internal",
         }
     }

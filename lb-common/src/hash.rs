@@ -102,6 +102,29 @@ mod tests {
         }
     }
 
+    /// Frozen outputs: an upgrade that changes the flow hash moves clients to
+    /// other backends across LB nodes running different versions (and breaks
+    /// `lb-ctl explain` against an older data path), so it must fail here.
+    #[test]
+    fn flow_hash_golden_values() {
+        let cases: [(&str, u16, u32); 9] = [
+            ("192.0.2.10", 0, 0x3831_2229),
+            ("192.0.2.10", 40000, 0xbb51_1777),
+            ("10.0.0.1", 80, 0x9005_bee3),
+            ("203.0.113.255", 65535, 0xc3b0_6b4d),
+            ("0.0.0.0", 0, 0x6375_66d8),
+            ("2001:db8::10", 0, 0x8e9c_a322),
+            ("2001:db8::10", 40000, 0x352f_3100),
+            ("fd00::1", 443, 0x39cd_a92b),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1, 0x014f_f68b),
+        ];
+        for (ip, port, want) in cases {
+            let a = Addr::from_ip(ip.parse().unwrap());
+            assert_eq!(flow_hash(&a, port.to_be()), want, "{ip} port {port}");
+        }
+        assert_eq!(ring_slot(0x3831_2229, 65537), 14_385);
+    }
+
     #[test]
     fn bytes_hash_depends_on_seed_length_and_content() {
         assert_ne!(bytes_hash(b"a", 1), bytes_hash(b"a", 2));

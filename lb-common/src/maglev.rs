@@ -164,6 +164,35 @@ mod tests {
     use alloc::format;
     use alloc::string::String;
 
+    /// Frozen tables: every LB node must build the same ring from the same
+    /// backends, whatever version it runs, so a change to the permutation
+    /// hash, the fill order or the weighting must fail here first.
+    #[test]
+    fn golden_tables() {
+        let keys = ["10.0.1.1:80", "10.0.1.2:80", "10.0.1.3:80"];
+        let mut bs: Vec<MaglevBackend<'_>> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| MaglevBackend {
+                key: k.as_bytes(),
+                id: i as u32 + 10,
+                weight: 1,
+            })
+            .collect();
+        assert_eq!(
+            build(&bs, 13).unwrap(),
+            [11, 10, 10, 10, 11, 12, 12, 12, 11, 11, 10, 12, 10]
+        );
+        bs[2].weight = 2;
+        assert_eq!(
+            build(&bs, 31).unwrap(),
+            [
+                11, 12, 11, 12, 12, 12, 11, 12, 12, 12, 11, 12, 12, 12, 11, 12, 12, 12, 10, 10, 10,
+                10, 10, 10, 10, 12, 11, 11, 10, 12, 11
+            ]
+        );
+    }
+
     fn keys(n: usize) -> Vec<String> {
         (0..n)
             .map(|i| format!("10.0.{}.{}:80", i / 250, i % 250 + 1))

@@ -1,24 +1,38 @@
 //! lb's data path seen from userspace: the only code that loads lb's XDP programs and writes its maps.
 //!
-//! [`Dataplane::open`] loads the embedded object. With a pin directory it first
-//! reuses whatever maps are pinned there (a restarted agent adopts the running
-//! data path: flows, rings and counters survive) and pins what it creates;
-//! [`Dataplane::attach`] either creates an XDP link and pins it, or atomically
-//! swaps the new program into the pinned link. Nothing here detaches on drop:
-//! the data path keeps forwarding until [`teardown`] removes the pins.
+//! [`Dataplane::open`] loads the embedded object. With a pin directory it
+//! first takes the directory's writer lock (one writer at a time), then
+//! reuses whatever maps are pinned there (a restarted agent adopts the
+//! running data path: flows, rings and counters survive) and pins what it
+//! creates; [`Dataplane::attach`] either creates an XDP link and pins it, or
+//! atomically swaps the new program into the pinned link. Nothing here
+//! detaches on drop: the data path keeps forwarding until [`teardown`]
+//! removes the pins.
+//!
+//! Every change packets can see mid-way is a flip (a buffer written, then
+//! one word stored with release), and a retired buffer is reused only after
+//! a grace period ([`grace`]); docs/datapath.md describes both, and the
+//! capabilities loading needs.
 
 mod bpffs;
-mod flow_slots;
 mod flows;
+mod grace;
+mod lock;
 mod mapped;
 pub mod plan;
-mod ring;
+mod privs;
+mod rings;
+mod shared;
+mod sys;
 mod vips;
 
 pub use bpffs::{BpffsError, ensure_bpffs};
-pub use flow_slots::FlowSlot;
 
 use flows::FlowTable;
+use grace::Grace;
+use lock::{LockError, PinLock};
+use rings::Rings;
+use shared::{Backends, ConfigMap};
 use vips::VipTable;
 
 use std::{
@@ -30,7 +44,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, ArrayOfMaps, DevMapHash, HashMap, MapData, MapError, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray},
     programs::{
         ProgramError, TestRun as _, TestRunOptions, Xdp, links::FdLink, links::PinnedLink,
         xdp::XdpLink,
@@ -43,12 +57,11 @@ use lb_common::{
     },
     consts::{
         ALL_MAPS, MAP_BACKEND_STATS, MAP_BACKENDS, MAP_CONFIG, MAP_FLOWS_V4, MAP_FLOWS_V6,
-        MAP_REASONS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_FILTER, MAP_VIP_STATS,
-        MAP_VIP_TABLE, PROG_LB, PROG_PASS, PROG_TX, Reason,
+        MAP_REASONS, MAP_RING_WORDS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_FILTER,
+        MAP_VIP_STATS, MAP_VIP_TABLE, MAX_BACKENDS, MAX_VIPS, PROG_LB, PROG_PASS, PROG_TX, Reason,
+        state,
     },
 };
-use ring::RingMap;
-pub use ring::read_slots;
 
 pub use aya::programs::XdpMode;
 
@@ -91,11 +104,30 @@ pub enum DataplaneError {
     Attach(String, String),
     #[error("reading the data path's aya-log events: {0}")]
     Logger(#[source] aya_log::Error),
-    #[error("creating a ring of {slots} slots: {source}")]
+    #[error("ring of VIP id {vip}: {source}")]
     Ring {
-        slots: usize,
+        vip: u32,
         #[source]
         source: io::Error,
+    },
+    #[error(
+        "{dir} is held by another lb data-path writer, {holder}: stop it first, or make the \
+         change through it (a running agent takes `lb-ctl` commands)"
+    )]
+    Locked { dir: PathBuf, holder: String },
+    #[error(
+        "loading lb's data path needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; this process \
+         lacks {missing} ({why})"
+    )]
+    Capabilities { missing: String, why: String },
+    #[error(
+        "lb's XDP program uses BPF load-acquire and store-release, which need Linux 6.15 or \
+         later; this kernel is {release}"
+    )]
+    KernelTooOld {
+        release: String,
+        #[source]
+        source: ProgramError,
     },
 }
 
@@ -149,25 +181,73 @@ pub struct Dataplane {
     pin_dir: Option<PathBuf>,
     /// True when the maps came from pins left by an earlier run.
     adopted: bool,
+    /// The barrier thread every buffer reuse waits on (normally not at all).
+    grace: Grace,
+    config: ConfigMap,
     vips: VipTable,
     vip_addrs: HashMap<MapData, Addr, u32>,
-    rings: ArrayOfMaps<MapData, MapData>,
-    /// A second handle on the outer ring map: aya's `ArrayOfMaps` cannot delete.
-    rings_fd: OwnedFd,
-    backends: Array<MapData, Backend>,
+    /// What `vip_addrs` holds, so a change costs one update.
+    addr_counts: BTreeMap<Addr, u32>,
+    vip_filter: Array<MapData, u64>,
+    /// What `vip_filter` holds, and how many addresses set each bit.
+    filter_words: Vec<u64>,
+    filter_refs: BTreeMap<u32, u32>,
+    rings: Rings,
+    backends: Backends,
     flows_v4: FlowTable<FlowSlotV4>,
     flows_v6: FlowTable<FlowSlotV6>,
+    /// Backend ids that may have flows in the tables (set when an id gets a
+    /// backend, cleared by a purge); `None` until the first scan.
+    flow_backends: Option<Vec<bool>>,
     vip_stats: PerCpuArray<MapData, Counters>,
     backend_stats: PerCpuArray<MapData, Counters>,
     reasons: PerCpuArray<MapData, u64>,
     tx_ports: DevMapHash<MapData>,
-    config: Array<MapData, Config>,
-    vip_filter: Array<MapData, u64>,
+    /// The pin directory's writer lock, released last.
+    _lock: Option<PinLock>,
 }
 
 impl Dataplane {
     /// Loads the object, reusing and pinning maps under `opts.pin_dir`.
     pub fn open(opts: &Options) -> Result<Self> {
+        if let Some(eff) = privs::effective() {
+            let missing = privs::missing(eff);
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
+                let why: Vec<String> = missing
+                    .iter()
+                    .map(|c| format!("{}: {}", c.name, c.why))
+                    .collect();
+                return Err(DataplaneError::Capabilities {
+                    missing: names.join(", "),
+                    why: why.join("; "),
+                });
+            }
+        }
+        let lock = match &opts.pin_dir {
+            Some(dir) => {
+                fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
+                    op: "creating pin directory",
+                    path: dir.clone(),
+                    source,
+                })?;
+                Some(PinLock::take(dir).map_err(|e| match e {
+                    LockError::Held { dir, holder } => DataplaneError::Locked {
+                        dir,
+                        holder: holder.map_or("a process /proc/locks does not name".into(), |h| {
+                            h.to_string()
+                        }),
+                    },
+                    LockError::Io(source) => DataplaneError::Io {
+                        op: "locking pin directory",
+                        path: dir.clone(),
+                        source,
+                    },
+                })?)
+            }
+            None => None,
+        };
+        raise_fd_limit();
         let mut loader = EbpfLoader::new();
         let level = aya_log_level(opts.ebpf_log);
         loader
@@ -187,6 +267,7 @@ impl Dataplane {
             }
             None => Vec::new(),
         };
+        check_pins(&pins)?;
         for (name, path) in &pins {
             adopted |= path.exists();
             loader.map_pin_path(name, path.as_path());
@@ -201,26 +282,20 @@ impl Dataplane {
         for name in [PROG_LB, PROG_PASS, PROG_TX] {
             xdp_mut(&mut ebpf, name)?
                 .load()
-                .map_err(|source| DataplaneError::Program { name, source })?;
+                .map_err(|source| load_error(name, source))?;
         }
         let mut take = |name: &'static str| {
             ebpf.take_map(name)
                 .ok_or(DataplaneError::MissingMap { name })
         };
-        let config_map: Array<MapData, Config> =
-            take(MAP_CONFIG)?.try_into().map_err(map_err(MAP_CONFIG))?;
-        let rings = take(MAP_RINGS)?;
-        let rings_fd = match &rings {
-            aya::maps::Map::ArrayOfMaps(d) => {
-                d.fd()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|source| DataplaneError::Io {
-                        op: "duplicating fd of",
-                        path: PathBuf::from(MAP_RINGS),
-                        source,
-                    })?
-            }
+        let config = ConfigMap::map(array_fd(&take(MAP_CONFIG)?, MAP_CONFIG)?.as_fd())
+            .map_err(io_err("mapping", MAP_CONFIG))?;
+        let outer = match take(MAP_RINGS)? {
+            aya::maps::Map::ArrayOfMaps(d) => d
+                .fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(io_err("duplicating fd of", MAP_RINGS))?,
             _ => {
                 return Err(DataplaneError::Incompatible {
                     name: MAP_RINGS,
@@ -228,16 +303,51 @@ impl Dataplane {
                 });
             }
         };
-        let dp = Dataplane {
-            vips: vip_table(take(MAP_VIP_TABLE)?, &config_map)?,
-            vip_addrs: take(MAP_VIP_ADDRS)?
-                .try_into()
-                .map_err(map_err(MAP_VIP_ADDRS))?,
-            rings: rings.try_into().map_err(map_err(MAP_RINGS))?,
-            rings_fd,
-            backends: take(MAP_BACKENDS)?
-                .try_into()
-                .map_err(map_err(MAP_BACKENDS))?,
+        let words = array_fd(&take(MAP_RING_WORDS)?, MAP_RING_WORDS)?;
+        let mut rings = Rings::open(
+            outer,
+            words.as_fd(),
+            opts.pin_dir.as_ref().map(|d| d.join("rings")),
+        )
+        .map_err(io_err("opening the rings of", MAP_RINGS))?;
+        let grace = Grace::new(
+            rings
+                .barrier()
+                .map_err(io_err("duplicating fd of", MAP_RINGS))?,
+        )
+        .map_err(io_err("starting the grace-period thread for", MAP_RINGS))?;
+        // A previous run may have flipped moments ago: until a grace period
+        // has passed, treat every retired buffer as possibly read.
+        let retired = adopted.then(|| grace.ticket());
+        if let Some(t) = retired {
+            rings.hold_all(t);
+        }
+        let backends = Backends::map(
+            array_fd(&take(MAP_BACKENDS)?, MAP_BACKENDS)?.as_fd(),
+            retired,
+        )
+        .map_err(io_err("mapping", MAP_BACKENDS))?;
+        let vips = VipTable::map(
+            array_fd(&take(MAP_VIP_TABLE)?, MAP_VIP_TABLE)?.as_fd(),
+            config.vip_half(),
+            retired,
+        )
+        .map_err(io_err("mapping", MAP_VIP_TABLE))?;
+        let vip_addrs: HashMap<MapData, Addr, u32> = take(MAP_VIP_ADDRS)?
+            .try_into()
+            .map_err(map_err(MAP_VIP_ADDRS))?;
+        let addr_counts = vip_addrs
+            .iter()
+            .collect::<Result<BTreeMap<_, _>, _>>()
+            .map_err(map_err(MAP_VIP_ADDRS))?;
+        let vip_filter: Array<MapData, u64> = take(MAP_VIP_FILTER)?
+            .try_into()
+            .map_err(map_err(MAP_VIP_FILTER))?;
+        let filter_words = (0..VIP_FILTER_WORDS)
+            .map(|i| vip_filter.get(&i, 0))
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(map_err(MAP_VIP_FILTER))?;
+        let mut dp = Dataplane {
             flows_v4: flow_table(take(MAP_FLOWS_V4)?, MAP_FLOWS_V4)?,
             flows_v6: flow_table(take(MAP_FLOWS_V6)?, MAP_FLOWS_V6)?,
             vip_stats: take(MAP_VIP_STATS)?
@@ -252,22 +362,28 @@ impl Dataplane {
             tx_ports: take(MAP_TX_PORTS)?
                 .try_into()
                 .map_err(map_err(MAP_TX_PORTS))?,
-            config: config_map,
-            vip_filter: take(MAP_VIP_FILTER)?
-                .try_into()
-                .map_err(map_err(MAP_VIP_FILTER))?,
             ebpf,
             logger,
             pin_dir: opts.pin_dir.clone(),
             adopted,
+            grace,
+            config,
+            vips,
+            vip_addrs,
+            addr_counts,
+            vip_filter,
+            filter_words,
+            filter_refs: BTreeMap::new(),
+            rings,
+            backends,
+            flow_backends: (!adopted).then(|| vec![false; MAX_BACKENDS as usize]),
+            _lock: lock,
         };
         // The data path masks bucket hashes with the table sizes, which are
         // the pinned maps' when adopting (a resize needs a teardown).
-        let mut dp = dp;
-        let mut cfg = dp.config()?;
-        cfg.flow_mask_v4 = dp.flows_v4.mask();
-        cfg.flow_mask_v6 = dp.flows_v6.mask();
-        dp.set_config(cfg)?;
+        dp.config
+            .set_flow_masks(dp.flows_v4.mask(), dp.flows_v6.mask());
+        dp.sync_vip_filter()?;
         Ok(dp)
     }
 
@@ -285,26 +401,13 @@ impl Dataplane {
         proto: u8,
     ) -> Result<Option<Flow>> {
         let (sa, da) = (Addr::from_ip(src.ip()), Addr::from_ip(dst.ip()));
+        let (sport, dport) = (src.port().to_be(), dst.port().to_be());
         Ok(if src.is_ipv4() {
-            self.flows_v4.find(&FlowKeyV4 {
-                src: sa.0[3],
-                dst: da.0[3],
-                sport: src.port().to_be(),
-                dport: dst.port().to_be(),
-                proto,
-                _pad: 0,
-                _pad2: 0,
-            })
+            self.flows_v4
+                .find(&FlowKeyV4::new(sa.0[3], da.0[3], sport, dport, proto))
         } else {
-            self.flows_v6.find(&FlowKeyV6 {
-                src: sa,
-                dst: da,
-                sport: src.port().to_be(),
-                dport: dst.port().to_be(),
-                proto,
-                _pad: 0,
-                _pad2: 0,
-            })
+            self.flows_v6
+                .find(&FlowKeyV6::new(sa, da, sport, dport, proto))
         })
     }
 
@@ -433,12 +536,17 @@ impl Dataplane {
         })
     }
 
+    /// Sets the data path's switches ([`Config::flags`]) and clock
+    /// ([`Config::now`]); the flow-table masks and the VIP half are the
+    /// data path's own and stay as they are.
     pub fn set_config(&mut self, config: Config) -> Result<()> {
-        self.config.set(0, config, 0).map_err(map_err(MAP_CONFIG))
+        self.config.set_flags(config.flags);
+        self.config.set_now(config.now);
+        Ok(())
     }
 
     pub fn config(&self) -> Result<Config> {
-        self.config.get(&0, 0).map_err(map_err(MAP_CONFIG))
+        Ok(self.config.get())
     }
 
     /// Adds or changes a VIP; packets see it after [`Dataplane::flush_vips`].
@@ -451,22 +559,14 @@ impl Dataplane {
         self.vips.remove(key);
     }
 
-    /// Publishes VIP changes: the new table goes into the half packets do not
-    /// read, then one write of `Config::vip_half` switches them over.
+    /// Publishes VIP changes: the slots that differ are written into the
+    /// half packets do not read, then one store of `Config::vip_half`
+    /// switches them over.
     pub fn flush_vips(&mut self) -> Result<()> {
-        if !self.vips.is_dirty() {
-            return Ok(());
-        }
-        let half = self.vips.prepare().map_err(|source| DataplaneError::Io {
-            op: "writing the VIP table",
-            path: PathBuf::from(MAP_VIP_TABLE),
-            source,
-        })?;
-        let mut cfg = self.config()?;
-        cfg.vip_half = half;
-        self.set_config(cfg)?;
-        self.vips.flipped(half);
-        Ok(())
+        self.vips
+            .flush(&self.config, &self.grace)
+            .map(drop)
+            .map_err(io_err("writing", MAP_VIP_TABLE))
     }
 
     /// Every VIP the data path has (or will have, before a flush).
@@ -474,41 +574,66 @@ impl Dataplane {
         Ok(self.vips.entries().iter().map(|(k, v)| (*k, *v)).collect())
     }
 
-    /// Records how many VIPs use `addr` (0 removes it).
     /// Records how many VIPs use `addr` (0 removes it) and brings the address
     /// pre-filter up to date: bits are set before a VIP appears and cleared
-    /// after it is gone, by the reconciler's ordering of these calls.
+    /// after it is gone, by the reconciler's ordering of these calls. One map
+    /// update, and one more when the address's filter word changes.
     pub fn set_vip_addr(&mut self, addr: Addr, count: u32) -> Result<()> {
+        let had = self.addr_counts.contains_key(&addr);
         if count == 0 {
             ignore_missing(self.vip_addrs.remove(&addr)).map_err(map_err(MAP_VIP_ADDRS))?;
+            self.addr_counts.remove(&addr);
         } else {
             self.vip_addrs
                 .insert(addr, count, 0)
                 .map_err(map_err(MAP_VIP_ADDRS))?;
+            self.addr_counts.insert(addr, count);
         }
-        self.sync_vip_filter()
+        if had != (count != 0) {
+            let (word, mask) = vip_filter_bit(&addr);
+            let bit = word * 64 + mask.trailing_zeros();
+            let refs = self.filter_refs.entry(bit).or_default();
+            if count != 0 {
+                *refs += 1;
+            } else {
+                *refs = refs.saturating_sub(1);
+                if *refs == 0 {
+                    self.filter_refs.remove(&bit);
+                }
+            }
+            self.write_filter_word(word)?;
+        }
+        Ok(())
     }
 
-    /// Rewrites the words of the pre-filter that differ from the set of VIP
-    /// addresses (several addresses may share a bit, so it is recomputed).
-    fn sync_vip_filter(&mut self) -> Result<()> {
-        let mut want = vec![0u64; VIP_FILTER_WORDS as usize];
-        for (a, _) in self.vip_addrs()? {
-            let (w, m) = vip_filter_bit(&a);
-            want[w as usize] |= m;
+    /// Writes filter word `w` from the reference counts, if it changed.
+    fn write_filter_word(&mut self, w: u32) -> Result<()> {
+        let want = self
+            .filter_refs
+            .range(w * 64..(w + 1) * 64)
+            .fold(0u64, |acc, (bit, _)| acc | 1u64 << (bit % 64));
+        if self.filter_words[w as usize] != want {
+            self.vip_filter
+                .set(w, want, 0)
+                .map_err(map_err(MAP_VIP_FILTER))?;
+            self.filter_words[w as usize] = want;
         }
-        for (i, w) in want.into_iter().enumerate() {
-            let i = i as u32;
-            if self
-                .vip_filter
-                .get(&i, 0)
-                .map_err(map_err(MAP_VIP_FILTER))?
-                != w
-            {
-                self.vip_filter
-                    .set(i, w, 0)
-                    .map_err(map_err(MAP_VIP_FILTER))?;
-            }
+        Ok(())
+    }
+
+    /// At open: the filter's reference counts from the addresses, and every
+    /// word that disagrees with them rewritten (a crash may have left one).
+    fn sync_vip_filter(&mut self) -> Result<()> {
+        self.filter_refs.clear();
+        for a in self.addr_counts.keys() {
+            let (word, mask) = vip_filter_bit(a);
+            *self
+                .filter_refs
+                .entry(word * 64 + mask.trailing_zeros())
+                .or_default() += 1;
+        }
+        for w in 0..VIP_FILTER_WORDS {
+            self.write_filter_word(w)?;
         }
         Ok(())
     }
@@ -517,91 +642,86 @@ impl Dataplane {
     /// `CLOCK_MONOTONIC` second; the agent calls it every second.
     pub fn tick(&mut self) -> Result<u32> {
         let now = monotonic_secs();
-        let mut c = self.config()?;
-        if c.now != now {
-            c.now = now;
-            self.set_config(c)?;
-        }
+        self.config.set_now(now);
         Ok(now)
     }
 
+    /// Every VIP address and how many VIPs use it.
     pub fn vip_addrs(&self) -> Result<Vec<(Addr, u32)>> {
-        self.vip_addrs
-            .iter()
-            .collect::<Result<_, _>>()
-            .map_err(map_err(MAP_VIP_ADDRS))
+        Ok(self.addr_counts.iter().map(|(a, n)| (*a, *n)).collect())
     }
 
-    /// Replaces VIP `vip_id`'s ring with `slots` in one map update.
+    /// Makes `slots` VIP `vip_id`'s ring, visible to packets when this
+    /// returns: written into the ring packets do not read and flipped in, or
+    /// (for a new VIP or a new size) installed in the outer map first.
     pub fn set_ring(&mut self, vip_id: u32, slots: &[BackendId]) -> Result<()> {
-        let ring = RingMap::new(slots).map_err(|source| DataplaneError::Ring {
-            slots: slots.len(),
-            source,
-        })?;
-        let data = MapData::from_fd(ring.fd).map_err(map_err(MAP_RINGS))?;
-        self.rings.set(vip_id, &data, 0).map_err(map_err(MAP_RINGS))
+        self.stage_ring(vip_id, slots)?;
+        self.flush_rings()
+    }
+
+    fn stage_ring(&mut self, vip_id: u32, slots: &[BackendId]) -> Result<()> {
+        self.rings
+            .stage(vip_id, slots, &self.grace)
+            .map_err(|source| DataplaneError::Ring {
+                vip: vip_id,
+                source,
+            })
+    }
+
+    /// Sends staged ring installs (one batch) and their flips.
+    fn flush_rings(&mut self) -> Result<()> {
+        self.rings
+            .flush(&self.grace)
+            .map_err(io_err("installing rings in", MAP_RINGS))
     }
 
     /// The ring of VIP `vip_id` as the data path sees it (`None`: no ring).
     pub fn ring(&self, vip_id: u32) -> Result<Option<Vec<BackendId>>> {
-        let inner = match self.rings.get(&vip_id, 0) {
-            Ok(m) => m,
-            Err(MapError::KeyNotFound) => return Ok(None),
-            Err(e) => return Err(map_err(MAP_RINGS)(e)),
-        };
-        let info = inner.info().map_err(map_err(MAP_RINGS))?;
-        let fd: OwnedFd =
-            inner
-                .fd()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|source| DataplaneError::Io {
-                    op: "duplicating ring fd",
-                    path: PathBuf::from(MAP_RINGS),
-                    source,
-                })?;
-        let slots = read_slots(&fd, info.max_entries() as usize).map_err(|source| {
-            DataplaneError::Ring {
-                slots: info.max_entries() as usize,
+        self.rings
+            .read(vip_id)
+            .map_err(|source| DataplaneError::Ring {
+                vip: vip_id,
                 source,
-            }
-        })?;
-        Ok(Some(slots))
+            })
     }
 
-    /// Drops VIP `vip_id`'s ring (the VIP is gone); the kernel frees it once
-    /// no packet uses it.
+    /// Drops VIP `vip_id`'s rings (the VIP is gone): its ring word goes to
+    /// zero, and the rings are freed in the outer map once no packet uses
+    /// them.
     pub fn clear_ring(&mut self, vip_id: u32) -> Result<()> {
-        match ring::delete_slot(&self.rings_fd, vip_id) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-            r => r.map_err(|source| DataplaneError::Io {
-                op: "clearing ring",
-                path: PathBuf::from(MAP_RINGS),
+        self.rings
+            .clear(vip_id, &self.grace)
+            .map_err(|source| DataplaneError::Ring {
+                vip: vip_id,
                 source,
-            }),
-        }
+            })?;
+        self.flush_rings()
     }
 
+    /// Publishes backend `id`: its inactive copy is written and flipped in.
     pub fn set_backend(&mut self, id: BackendId, backend: Backend) -> Result<()> {
         self.backends
-            .set(id, backend, 0)
-            .map_err(map_err(MAP_BACKENDS))
+            .set(id, backend, &self.grace)
+            .map_err(io_err("writing", MAP_BACKENDS))?;
+        if backend.state != state::UNUSED
+            && let Some(m) = &mut self.flow_backends
+            && let Some(b) = m.get_mut(id as usize)
+        {
+            *b = true;
+        }
+        Ok(())
     }
 
     pub fn backend(&self, id: BackendId) -> Result<Backend> {
-        self.backends.get(&id, 0).map_err(map_err(MAP_BACKENDS))
+        Ok(self.backends.get(id))
     }
 
     /// Every backend slot in use (state != unused).
     pub fn backends(&self) -> Result<Vec<(BackendId, Backend)>> {
-        let mut out = Vec::new();
-        for (i, b) in self.backends.iter().enumerate() {
-            let b = b.map_err(map_err(MAP_BACKENDS))?;
-            if b.state != lb_common::consts::state::UNUSED {
-                out.push((i as BackendId, b));
-            }
-        }
-        Ok(out)
+        Ok((0..MAX_BACKENDS)
+            .map(|i| (i, self.backends.get(i)))
+            .filter(|(_, b)| b.state != state::UNUSED)
+            .collect())
     }
 
     /// Makes `ifindex` a redirect target (a backend behind another interface).
@@ -642,38 +762,99 @@ impl Dataplane {
 
     /// Every flow in both tables (IPv4 keys mapped into [`Addr`]).
     pub fn flows(&self) -> Result<Vec<FlowEntry>> {
-        let mut out = Vec::new();
-        for (k, f) in self.flows_v4.scan() {
-            out.push(FlowEntry {
-                src: Addr::from_v4_word(k.src),
-                dst: Addr::from_v4_word(k.dst),
-                sport: u16::from_be(k.sport),
-                dport: u16::from_be(k.dport),
-                proto: k.proto,
-                flow: f,
-            });
-        }
-        for (k, f) in self.flows_v6.scan() {
-            out.push(FlowEntry {
-                src: k.src,
-                dst: k.dst,
-                sport: u16::from_be(k.sport),
-                dport: u16::from_be(k.dport),
-                proto: k.proto,
-                flow: f,
-            });
-        }
+        let mut out: Vec<FlowEntry> = self
+            .flows_v4
+            .scan()
+            .map(|(k, f)| FlowEntry::v4(&k, f))
+            .collect();
+        out.extend(self.flows_v6.scan().map(|(k, f)| FlowEntry::v6(&k, f)));
         Ok(out)
     }
 
+    /// Slots holding a flow of one of `backends`, in one pass over both
+    /// tables (what `drain --wait` watches; [`Dataplane::read_flow_slot`]
+    /// checks one again later).
+    pub fn flow_slots_of(&self, backends: &BTreeSet<BackendId>) -> Vec<FlowSlot> {
+        let of = |f: &Flow| backends.contains(&f.backend);
+        let mut out: Vec<FlowSlot> = self
+            .flows_v4
+            .matching(of)
+            .map(|(index, key)| FlowSlot {
+                index,
+                key: SlotKey::V4(key),
+            })
+            .collect();
+        out.extend(self.flows_v6.matching(of).map(|(index, key)| FlowSlot {
+            index,
+            key: SlotKey::V6(key),
+        }));
+        out
+    }
+
+    /// The flow in `slot` now, if the slot still holds the same flow (same
+    /// 5-tuple; its backend and flags may have changed).
+    pub fn read_flow_slot(&self, slot: &FlowSlot) -> Option<FlowEntry> {
+        match slot.key {
+            SlotKey::V4(k) => self
+                .flows_v4
+                .read_key(slot.index, &k)
+                .map(|f| FlowEntry::v4(&k, f)),
+            SlotKey::V6(k) => self
+                .flows_v6
+                .read_key(slot.index, &k)
+                .map(|f| FlowEntry::v6(&k, f)),
+        }
+    }
+
     /// Deletes every flow pinned to one of `backends` (their ids are about to
-    /// be reused), in one pass over each table.
+    /// be reused), in one pass over each table — skipped when none of them
+    /// can have flows. Until a grace period after the purge, the ids get no
+    /// new entry: a packet that found one of their flows may still run.
     pub fn purge_flows(&mut self, backends: &BTreeSet<BackendId>) -> Result<usize> {
-        if backends.is_empty() {
+        let may_have = |id: BackendId| {
+            self.flow_backends
+                .as_ref()
+                .is_none_or(|m| m.get(id as usize).copied().unwrap_or(false))
+        };
+        let need: BTreeSet<BackendId> = backends
+            .iter()
+            .copied()
+            .filter(|&id| may_have(id))
+            .collect();
+        if need.is_empty() {
             return Ok(0);
         }
-        let n = self.flows_v4.purge(|f| backends.contains(&f.backend))
-            + self.flows_v6.purge(|f| backends.contains(&f.backend));
+        // A packet that read one of these entries before its last change may
+        // still run (and insert a flow): wait it out first.
+        for &id in &need {
+            if let Some(t) = self.backends.ticket(id) {
+                self.grace.wait(t).map_err(io_err(
+                    "waiting for a grace period before purging",
+                    MAP_FLOWS_V4,
+                ))?;
+            }
+        }
+        let mut seen = vec![false; MAX_BACKENDS as usize];
+        let mut note = |f: &Flow| {
+            if let Some(s) = seen.get_mut(f.backend as usize) {
+                *s = true;
+            }
+        };
+        let drop = |f: &Flow| need.contains(&f.backend);
+        let n = self.flows_v4.purge(drop, &mut note) + self.flows_v6.purge(drop, &mut note);
+        // What may have flows now: what the scan saw left, and every id in
+        // use (packets may add flows of those at any time).
+        for (id, b) in self.backends()? {
+            seen[id as usize] = b.state != state::UNUSED;
+        }
+        for &id in &need {
+            seen[id as usize] = false;
+        }
+        self.flow_backends = Some(seen);
+        let t = self.grace.ticket();
+        for &id in &need {
+            self.backends.hold_until(id, t);
+        }
         Ok(n)
     }
 
@@ -687,26 +868,29 @@ impl Dataplane {
 
     /// What the maps hold, for a reconciler that starts (or restarts) here.
     pub fn actual(&self) -> Result<Actual> {
-        let vips: BTreeMap<VipKey, Vip> = self.vips()?.into_iter().collect();
+        let vips: BTreeMap<VipKey, Vip> = self.vips.entries().clone();
         let backends: BTreeMap<BackendId, Backend> = self.backends()?.into_iter().collect();
         let mut rings = BTreeMap::new();
         for v in vips.values() {
-            if let Some(slots) = self.ring(v.id)? {
-                rings.insert(
-                    v.id,
-                    RingState {
-                        input: None,
-                        digest: reconcile::ring_digest(&slots),
-                    },
-                );
-            }
+            // A ring this process cannot read (adopted without its pin) gets
+            // a digest no ring has, so the next plan rewrites it.
+            let digest = match self.rings.read(v.id) {
+                Ok(Some(slots)) => reconcile::ring_digest(&slots),
+                Ok(None) => continue,
+                Err(_) => 0,
+            };
+            rings.insert(
+                v.id,
+                RingState {
+                    input: None,
+                    digest,
+                },
+            );
         }
         Ok(Actual::from_parts(Actual {
-            next_vip_id: vips.values().map(|v| v.id + 1).max().unwrap_or(0)
-                % lb_common::consts::MAX_VIPS,
-            next_backend_id: backends.keys().map(|id| id + 1).max().unwrap_or(0)
-                % lb_common::consts::MAX_BACKENDS,
-            vip_addrs: self.vip_addrs()?.into_iter().collect(),
+            next_vip_id: vips.values().map(|v| v.id + 1).max().unwrap_or(0) % MAX_VIPS,
+            next_backend_id: backends.keys().map(|id| id + 1).max().unwrap_or(0) % MAX_BACKENDS,
+            vip_addrs: self.addr_counts.clone(),
             config: self.config()?,
             tx_ports: self.tx_ports()?,
             vips,
@@ -714,6 +898,38 @@ impl Dataplane {
             rings,
             ..Actual::default()
         }))
+    }
+
+    /// A handle that runs program `name` with `BPF_PROG_TEST_RUN` from any
+    /// thread, while this `Dataplane` changes the maps (tests, benchmarks).
+    pub fn test_runner(&mut self, name: &'static str) -> Result<TestRunner> {
+        let prog = xdp_mut(&mut self.ebpf, name)?;
+        let fd = prog
+            .fd()
+            .map_err(|source| DataplaneError::Program { name, source })?
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| DataplaneError::Io {
+                op: "duplicating fd of program",
+                path: PathBuf::from(name),
+                source,
+            })?;
+        Ok(TestRunner {
+            fd,
+            out: Vec::new(),
+        })
+    }
+
+    /// Grace-period barriers the background thread completed so far.
+    pub fn grace_periods(&self) -> u64 {
+        self.grace.completed()
+    }
+
+    /// Updates of the outer ring map made so far (ring creations and frees,
+    /// batched): each one waited for a grace period. Ring changes of
+    /// existing VIPs make none.
+    pub fn outer_map_updates(&self) -> u64 {
+        self.rings.batches()
     }
 
     fn reset_counters(&mut self, vip: bool, id: u32) -> Result<()> {
@@ -746,14 +962,19 @@ impl reconcile::Maps for Dataplane {
     type Error = DataplaneError;
 
     fn finish(&mut self) -> Result<()> {
+        self.flush_rings()?;
         self.flush_vips()
     }
 
     fn op(&mut self, op: &Op) -> Result<()> {
-        // Consecutive VIP changes go out in one table flip; anything after
-        // them in the plan sees them published (a shrinking ring's smaller
-        // size, for one, must be in effect before that ring goes in).
-        if !matches!(op, Op::SetVip(..)) {
+        // Consecutive ring installs go out in one outer-map batch, and
+        // consecutive VIP changes in one table flip; anything after them in
+        // the plan sees them published. Freed rings wait for `finish` (or
+        // the next batch): nothing depends on them being gone.
+        if !matches!(op, Op::SetRing(..)) && self.rings.has_installs() {
+            self.flush_rings()?;
+        }
+        if !matches!(op, Op::SetVip(..) | Op::RemoveVip(..)) {
             self.flush_vips()?;
         }
         match op {
@@ -761,9 +982,8 @@ impl reconcile::Maps for Dataplane {
             Op::SetVipAddr(a, n) => self.set_vip_addr(*a, *n),
             // Only the switches: the clock is `tick`'s.
             Op::SetConfig(c) => {
-                let mut cur = self.config()?;
-                cur.flags = c.flags;
-                self.set_config(cur)
+                self.config.set_flags(c.flags);
+                Ok(())
             }
             Op::Forget { vips, backends } => {
                 self.purge_flows(&backends.iter().copied().collect())?;
@@ -776,17 +996,24 @@ impl reconcile::Maps for Dataplane {
                 Ok(())
             }
             Op::SetBackend(id, b) => self.set_backend(*id, *b),
-            Op::SetRing(id, slots) => self.set_ring(*id, slots),
+            Op::SetRing(id, slots) => self.stage_ring(*id, slots),
             Op::SetVip(k, v) => {
                 self.set_vip(*k, *v);
                 Ok(())
             }
             Op::RemoveVip(k) => {
                 self.remove_vip(k);
-                self.flush_vips()
+                Ok(())
             }
-            Op::ClearRing(id) => self.clear_ring(*id),
+            Op::ClearRing(id) => self
+                .rings
+                .clear(*id, &self.grace)
+                .map_err(|source| DataplaneError::Ring { vip: *id, source }),
         }
+    }
+
+    fn unsettled_rings(&mut self) -> Vec<u32> {
+        self.rings.take_lost()
     }
 }
 
@@ -808,7 +1035,7 @@ pub struct TestRunOutput {
 }
 
 /// One flow-table entry, ports in host order.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowEntry {
     pub src: Addr,
     pub dst: Addr,
@@ -818,25 +1045,167 @@ pub struct FlowEntry {
     pub flow: Flow,
 }
 
+impl FlowEntry {
+    fn v4(k: &FlowKeyV4, flow: Flow) -> Self {
+        FlowEntry {
+            src: Addr::from_v4_word(k.src),
+            dst: Addr::from_v4_word(k.dst),
+            sport: u16::from_be(k.sport),
+            dport: u16::from_be(k.dport),
+            proto: k.proto,
+            flow,
+        }
+    }
+
+    fn v6(k: &FlowKeyV6, flow: Flow) -> Self {
+        FlowEntry {
+            src: k.src,
+            dst: k.dst,
+            sport: u16::from_be(k.sport),
+            dport: u16::from_be(k.dport),
+            proto: k.proto,
+            flow,
+        }
+    }
+}
+
+/// Where a flow sat in a flow table when [`Dataplane::flow_slots_of`] saw it,
+/// and which flow it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowSlot {
+    index: u32,
+    key: SlotKey,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotKey {
+    V4(FlowKeyV4),
+    V6(FlowKeyV6),
+}
+
+/// Runs one XDP program with `BPF_PROG_TEST_RUN` from any thread
+/// ([`Dataplane::test_runner`]).
+pub struct TestRunner {
+    fd: OwnedFd,
+    out: Vec<u8>,
+}
+
+impl TestRunner {
+    /// Runs `frame` once: the action, and the frame as the program left it.
+    pub fn run(&mut self, frame: &[u8]) -> io::Result<(u32, &[u8])> {
+        let action = sys::test_run(self.fd.as_fd(), frame, &mut self.out)?;
+        Ok((action, &self.out))
+    }
+}
+
 /// Slots a flow table gets for a requested size: a power of two, at least
 /// one bucket.
 fn flow_slots(requested: u32) -> u32 {
     requested.max(lb_common::abi::FLOW_WAYS).next_power_of_two()
 }
 
-fn vip_table(map: aya::maps::Map, config: &Array<MapData, Config>) -> Result<VipTable> {
+/// A duplicate of the fd of array map `map`, to `mmap` it.
+fn array_fd(map: &aya::maps::Map, name: &'static str) -> Result<OwnedFd> {
     let aya::maps::Map::Array(data) = map else {
         return Err(DataplaneError::Incompatible {
-            name: MAP_VIP_TABLE,
+            name,
             detail: "not an array".into(),
         });
     };
-    let active = config.get(&0, 0).map_err(map_err(MAP_CONFIG))?.vip_half;
-    VipTable::map(data.fd().as_fd(), active).map_err(|source| DataplaneError::Io {
-        op: "mapping the VIP table",
-        path: PathBuf::from(MAP_VIP_TABLE),
+    data.fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(io_err("duplicating fd of", name))
+}
+
+fn io_err(op: &'static str, name: &'static str) -> impl FnOnce(io::Error) -> DataplaneError {
+    move |source| DataplaneError::Io {
+        op,
+        path: PathBuf::from(name),
         source,
-    })
+    }
+}
+
+/// A program that failed to load: on a kernel older than the data path's
+/// instructions, that is the likely reason, and said so.
+fn load_error(name: &'static str, source: ProgramError) -> DataplaneError {
+    let release = privs::kernel_release();
+    if privs::kernel_version(&release).is_some_and(|v| v < privs::MIN_KERNEL) {
+        return DataplaneError::KernelTooOld { release, source };
+    }
+    DataplaneError::Program { name, source }
+}
+
+/// `BPF_F_NO_PREALLOC | BPF_F_MMAPABLE | BPF_F_INNER_MAP`.
+const LAYOUT_FLAGS: u32 =
+    1 | lb_common::consts::BPF_F_MMAPABLE | lb_common::consts::BPF_F_INNER_MAP;
+
+/// Pinned maps that this build's object would not accept (another layout
+/// from another version): refused before anything is loaded or changed.
+fn check_pins(pins: &[(&'static str, PathBuf)]) -> Result<()> {
+    if !pins.iter().any(|(_, p)| p.exists()) {
+        return Ok(());
+    }
+    let obj = aya_obj::Object::parse(OBJECT).map_err(|e| DataplaneError::Incompatible {
+        name: "object",
+        detail: format!("cannot parse the embedded object: {e}"),
+    })?;
+    for (name, path) in pins {
+        if !path.exists() {
+            continue;
+        }
+        let Some(want) = obj.maps.get(*name) else {
+            continue;
+        };
+        let fd = sys::obj_get(path).map_err(|source| DataplaneError::Io {
+            op: "opening pinned map",
+            path: path.clone(),
+            source,
+        })?;
+        let have = sys::map_info(fd.as_fd()).map_err(|source| DataplaneError::Io {
+            op: "reading pinned map",
+            path: path.clone(),
+            source,
+        })?;
+        // The flow tables' size is the loader's choice (kept when adopting).
+        let resizable = *name == MAP_FLOWS_V4 || *name == MAP_FLOWS_V6;
+        let differs = [
+            ("type", have.map_type, want.map_type()),
+            ("key size", have.key_size, want.key_size()),
+            ("value size", have.value_size, want.value_size()),
+            // The flags that shape the map (the kernel adds others, e.g.
+            // read-only-for-programs on device maps).
+            (
+                "flags",
+                have.map_flags & LAYOUT_FLAGS,
+                want.map_flags() & LAYOUT_FLAGS,
+            ),
+        ]
+        .into_iter()
+        .chain((!resizable).then_some(("entries", have.max_entries, want.max_entries())))
+        .find(|(_, h, w)| h != w);
+        if let Some((what, h, w)) = differs {
+            return Err(DataplaneError::Incompatible {
+                name,
+                detail: format!("{what} {h}, this build uses {w}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one (rings are created
+/// by the hundred before one batch installs them).
+fn raise_fd_limit() {
+    // SAFETY: plain struct filled by the kernel.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to our struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max
+    {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: as above; failure leaves the limit as it was.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
 }
 
 fn flow_table<S: flows::Slot>(map: aya::maps::Map, name: &'static str) -> Result<FlowTable<S>> {
@@ -886,7 +1255,7 @@ fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
 /// programs), then maps. Missing pieces are fine; the directory is removed.
 pub fn teardown(pin_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for sub in ["links", "maps"] {
+    for sub in ["links", "rings", "maps"] {
         let dir = pin_dir.join(sub);
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;

@@ -7,13 +7,14 @@
 //! - a ring only ever names backends whose state is `up` when it is installed:
 //!   backends are promoted (→ up) before the ring swap and demoted (→ drain,
 //!   down, maint, removed) after it;
-//! - a ring never holds slots past the size its VIP announces: a growing
-//!   ring goes in before its VIP's new size, a shrinking one after;
+//! - a ring and its size change together (one ring word, see
+//!   `lb_common::abi::ring_word`), so a size change is one ring write;
 //! - a reused backend id first loses the flows and counters of its previous
 //!   owner, so no stale flow follows the id to a different server.
 //!
 //! Within those rules, like writes are grouped (every ring install, then
-//! every VIP change) so the data path can publish each group at once.
+//! every VIP change; every VIP removal, then what they leave) so the data
+//! path can publish each group at once.
 //!
 //! Planning is incremental: [`plan`] looks only at the VIPs it is told were
 //! touched, so the work of a change grows with what it changes, not with the
@@ -270,12 +271,14 @@ struct Phases {
     early: Vec<Op>,
     /// backends created or moved towards `up`.
     promote: Vec<Op>,
-    /// new and growing rings, then VIP changes, then shrinking rings.
+    /// ring installs, then VIP changes.
     rings: Vec<Op>,
     vips: Vec<Op>,
-    shrinking: Vec<Op>,
     /// backends moved away from `up`.
     demote: Vec<Op>,
+    /// VIPs that go, all together (one table flip), before their rings and
+    /// backends.
+    unpublish: Vec<Op>,
     /// removals.
     late: Vec<Op>,
     /// address counts and switches that go down with them.
@@ -305,8 +308,8 @@ impl Phases {
             self.promote,
             self.rings,
             self.vips,
-            self.shrinking,
             self.demote,
+            self.unpublish,
             self.late,
             self.last,
         ] {
@@ -450,17 +453,12 @@ fn plan_vip(actual: &Actual, dv: &DesiredVip, ph: &mut Phases) -> Result<(), Pla
     let vip = Vip {
         id: vip_id,
         flags: dv.flags,
-        ring_size: dv.ring_size,
-        _pad: 0,
     };
     if old_vip != Some(vip) {
         ph.vips.push(Op::SetVip(dv.key, vip));
     }
-    let shrinking = old_vip.is_some_and(|o| o.ring_size > dv.ring_size);
-    match ring_op {
-        Some(op) if shrinking => ph.shrinking.push(op),
-        Some(op) => ph.rings.push(op),
-        None => {}
+    if let Some(op) = ring_op {
+        ph.rings.push(op);
     }
     Ok(())
 }
@@ -537,7 +535,7 @@ fn plan_ring(
 
 /// A VIP that goes: unmatched first, then its ring and backends.
 fn plan_removal(actual: &Actual, key: VipKey, vip: &Vip, ph: &mut Phases) {
-    ph.late.push(Op::RemoveVip(key));
+    ph.unpublish.push(Op::RemoveVip(key));
     ph.late.push(Op::ClearRing(vip.id));
     for (_, &id) in actual.backends_of(vip.id) {
         ph.late.push(Op::SetBackend(id, Backend::default()));
@@ -552,6 +550,11 @@ pub trait Maps {
     fn finish(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// After a failed op or finish: the VIP ids of accepted (batched)
+    /// [`Op::SetRing`]s that did not land, so [`apply`] forgets them.
+    fn unsettled_rings(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
 }
 
 /// Carries out the plan in order, updating `actual` as each write lands, so a
@@ -559,12 +562,22 @@ pub trait Maps {
 /// resumes from there. Returns the number of writes.
 pub fn apply<M: Maps>(maps: &mut M, actual: &mut Actual, plan: Plan) -> Result<usize, M::Error> {
     let mut n = 0;
-    for op in plan.ops {
-        maps.op(&op)?;
-        n += 1;
-        record(actual, op, &plan.ring_inputs);
+    let run = || {
+        for op in plan.ops {
+            maps.op(&op)?;
+            n += 1;
+            record(actual, op, &plan.ring_inputs);
+        }
+        maps.finish()
+    };
+    if let Err(e) = run() {
+        // A batched ring that was recorded but never landed: forget it, so
+        // the next plan writes it again.
+        for id in maps.unsettled_rings() {
+            actual.rings.remove(&id);
+        }
+        return Err(e);
     }
-    maps.finish()?;
     // Rings left alone because they already held the right slots: remember
     // their input so the next plan skips the Maglev build.
     for (id, input) in plan.ring_inputs {
@@ -641,10 +654,7 @@ mod tests {
                     .rings
                     .get(&v.id)
                     .ok_or(format!("VIP {k:?} has no ring"))?;
-                if ring.len() < v.ring_size as usize {
-                    return Err(format!("ring {} smaller than announced", v.id));
-                }
-                for &s in ring.iter().take(v.ring_size as usize) {
+                for &s in ring {
                     if s == NO_BACKEND {
                         continue;
                     }
@@ -842,20 +852,18 @@ mod tests {
     }
 
     #[test]
-    fn shrinking_ring_is_announced_first_growing_ring_installed_first() {
+    fn a_ring_size_change_is_one_ring_write() {
         let (mut f, mut a) = (Fake::default(), Actual::default());
         let mut d = vip("10.0.0.1", 80, &[("10.0.1.1", 1, UP)]);
         run(&mut f, &mut a, std::slice::from_ref(&d));
-        d.ring_size = 7;
-        assert_eq!(
-            kinds(&run(&mut f, &mut a, std::slice::from_ref(&d))),
-            ["vip", "ring"]
-        );
-        d.ring_size = 17;
-        assert_eq!(
-            kinds(&run(&mut f, &mut a, std::slice::from_ref(&d))),
-            ["ring", "vip"]
-        );
+        for m in [7, 17] {
+            d.ring_size = m;
+            assert_eq!(
+                kinds(&run(&mut f, &mut a, std::slice::from_ref(&d))),
+                ["ring"]
+            );
+            assert_eq!(f.rings.values().next().unwrap().len(), m as usize);
+        }
     }
 
     #[test]

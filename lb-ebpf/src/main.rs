@@ -25,13 +25,16 @@ mod verdict;
 mod programs {
     use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
-    use crate::{maps::LB_REASONS, pipeline::process};
+    use crate::{
+        maps::{LB_REASONS, elem},
+        pipeline::process,
+    };
 
     /// The load balancer. Counts why it did what it did, then does it.
     #[xdp]
     pub fn lb_xdp(ctx: XdpContext) -> u32 {
         let v = process(&ctx);
-        if let Some(n) = LB_REASONS.get_ptr_mut(v.reason as u32) {
+        if let Some(n) = elem::<_, u64>(&LB_REASONS, v.reason as u32) {
             // SAFETY: this CPU's counter slot.
             unsafe { *n += 1 };
         }

@@ -1,20 +1,11 @@
 //! Header layouts and the one bounds-checked accessor every packet read goes through.
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 
 pub const ETH_HLEN: usize = 14;
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
 pub const ETH_P_8021Q: u16 = 0x8100;
-
-pub const IPPROTO_HOPOPTS: u8 = 0;
-pub const IPPROTO_ICMP: u8 = 1;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_ROUTING: u8 = 43;
-pub const IPPROTO_FRAGMENT: u8 = 44;
-pub const IPPROTO_ICMPV6: u8 = 58;
-pub const IPPROTO_DSTOPTS: u8 = 60;
 
 pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
@@ -134,10 +125,20 @@ pub fn read<T>(ctx: &XdpContext, off: usize) -> Option<T> {
     Some(unsafe { p.read() })
 }
 
+/// Whether the frame is at least `end` bytes long. A bounds comparison,
+/// not `data_end - data`: subtracting packet pointers is refused to
+/// programs loaded without `CAP_PERFMON`.
+#[inline(always)]
+pub fn fits(ctx: &XdpContext, end: usize) -> bool {
+    ctx.data() + end <= ctx.data_end()
+}
+
 /// Ones'-complement sum of the IPv4 header is 0xffff when its checksum is right
 /// (RFC 1071). `ihl` is in 32-bit words, already checked to be 5..=15. The
-/// fixed 20 bytes are summed from one bounds-checked read; options, rare, word
-/// by word.
+/// fixed 20 bytes are summed from one bounds-checked read; options, rare, are
+/// copied with one helper call into a zeroed buffer and summed whole
+/// (no loop over a variable count: that made the verifier explore a branch per
+/// word and give up without `CAP_PERFMON`).
 #[inline(always)]
 pub fn ipv4_header_ok(ctx: &XdpContext, l3: usize, ihl: usize) -> bool {
     let Some(base) = read::<[u32; 5]>(ctx, l3) else {
@@ -145,16 +146,31 @@ pub fn ipv4_header_ok(ctx: &XdpContext, l3: usize, ihl: usize) -> bool {
     };
     let mut sum: u64 =
         base[0] as u64 + base[1] as u64 + base[2] as u64 + base[3] as u64 + base[4] as u64;
-    let mut i = 5usize;
-    while i < 15 {
-        if i >= ihl {
-            break;
+    if ihl > 5 {
+        // 4..=40 bytes; written so that the verifier sees 4..=64 without
+        // having to follow `ihl > 5` into the arithmetic.
+        let len = (((ihl - 6) & 0xf) + 1) * 4;
+        // Zeroed with volatile stores: a zeroing loop LLVM would turn into a
+        // call to compiler_builtins' `memset`, whose variable stack offsets
+        // the verifier refuses without `CAP_PERFMON`.
+        let mut opts = core::mem::MaybeUninit::<[u64; 8]>::uninit();
+        let words = opts.as_mut_ptr().cast::<u64>();
+        let mut i = 0;
+        while i < 8 {
+            // SAFETY: word `i < 8` of our buffer.
+            unsafe { core::ptr::write_volatile(words.add(i), 0) };
+            i += 1;
         }
-        match read::<u32>(ctx, l3 + i * 4) {
-            Some(w) => sum += w as u64,
-            None => return false,
+        // SAFETY: the helper writes at most `len` (<= 64) bytes into `opts`,
+        // 64 bytes on our stack; it fails if the frame is shorter.
+        let rc = unsafe { bpf_xdp_load_bytes(ctx.ctx, (l3 + 20) as u32, words.cast(), len as u32) };
+        if rc != 0 {
+            return false;
         }
-        i += 1;
+        // SAFETY: all 8 words were written above.
+        for w in unsafe { opts.assume_init() } {
+            sum += (w & 0xffff_ffff) + (w >> 32);
+        }
     }
     sum = (sum & 0xffff_ffff) + (sum >> 32);
     sum = (sum & 0xffff_ffff) + (sum >> 32);

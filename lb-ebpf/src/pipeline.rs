@@ -5,27 +5,20 @@
 //! names its [`Reason`]; the entry point counts the reason.
 //!
 //! Order, for speed: a one-load bitmap of VIP addresses sends the host's own
-//! traffic on at once; an established flow is found in the flow table and
-//! forwarded without a VIP lookup (its backend names its VIP); only a new
-//! flow, or one whose backend went away, pays for the VIP lookup and the ring.
+//! traffic on at once, before any other check; an established flow is found
+//! in the flow table and forwarded without a VIP lookup (its backend names
+//! its VIP); only a new flow, or one whose backend went away, pays for the VIP
+//! lookup and the ring. ICMP and unusual IPv6 headers are handled off that
+//! path, after the bitmap and before the flow table.
 //!
-//! | packet | verdict |
-//! |---|---|
-//! | not IPv4/IPv6 (ARP, ...) or a second VLAN tag | pass |
-//! | too short to read the addresses | pass |
-//! | no VIP for (dst, dport, proto), nor (dst, 0, proto) | pass, untouched |
-//! | ICMP echo/NDP/other non-errors | pass (the LB host owns the VIP and answers) |
-//! | ICMP error quoting a VIP flow | forwarded to that flow's backend |
-//! | fragment to a VIP address | drop (no ports to balance non-first fragments on) |
-//! | bad IP header / truncated L4 to a VIP (address) | drop |
-//! | VIP with no usable backend | drop |
-//! | otherwise | MAC rewrite, `XDP_TX` or devmap redirect |
+//! The packet policy (which verdict, counted under which reason) is the table
+//! in docs/datapath.md; each `Reason` says what it counts.
 
 use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
 use lb_common::{
     abi::{Addr, Flow},
-    consts::{Reason, state},
+    consts::{Reason, ipproto, state},
 };
 
 use crate::{
@@ -37,6 +30,7 @@ use crate::{
     icmp::{icmp4, icmp6},
     maps::{LB_BE_STATS, LB_VIP_STATS},
     parse::*,
+    table::Found,
     verdict::{Layout, Tuple, Verdict},
 };
 
@@ -67,6 +61,9 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
         return Verdict::pass(Reason::PassUnparsed);
     };
     let dst = Addr::from_v4_word(ip.dst);
+    if !maybe_vip(&dst) {
+        return Verdict::pass(Reason::PassNotVip);
+    }
     let ihl = (ip.version_ihl & 0x0f) as usize;
     if ip.version_ihl >> 4 != 4 || ihl < 5 {
         return reject(ctx, &dst, Reason::DropMalformedIp);
@@ -81,12 +78,9 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
         ihl,
     };
     match ip.proto {
-        IPPROTO_TCP | IPPROTO_UDP => {}
-        IPPROTO_ICMP => return icmp4(ctx, &at, &dst),
+        ipproto::TCP | ipproto::UDP => {}
+        ipproto::ICMP => return icmp4(ctx, &at, &dst),
         _ => return Verdict::pass(Reason::PassNotVip),
-    }
-    if !maybe_vip(&dst) {
-        return Verdict::pass(Reason::PassNotVip);
     }
     let Some(ports) = read::<Ports>(ctx, at.l4) else {
         return reject(ctx, &dst, Reason::DropMalformedL4);
@@ -102,7 +96,8 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
     balance(ctx, &at, &t)
 }
 
-/// IPv6 extension headers walked before giving up (hop-by-hop, routing, dest opts).
+/// IPv6 extension headers walked (hop-by-hop, routing, destination options);
+/// a VIP packet with more is dropped ([`Reason::DropIpv6Ext`]).
 const MAX_EXT_HEADERS: usize = 4;
 
 #[inline(always)]
@@ -111,6 +106,9 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
         return Verdict::pass(Reason::PassUnparsed);
     };
     let dst = Addr(ip.dst);
+    if !maybe_vip(&dst) {
+        return Verdict::pass(Reason::PassNotVip);
+    }
     // The version is the high nibble of the first byte (the lowest byte of the
     // little-endian word).
     if (ip.vtc_flow & 0xf0) != 0x60 {
@@ -121,14 +119,13 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
     let mut i = 0;
     while i < MAX_EXT_HEADERS {
         match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+            ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS => {
                 let Some(ext) = read::<Ipv6ExtHdr>(ctx, l4) else {
                     return reject(ctx, &dst, Reason::DropMalformedIp);
                 };
                 next = ext.next_hdr;
                 l4 += (ext.hdr_len as usize + 1) * 8;
             }
-            IPPROTO_FRAGMENT => return reject(ctx, &dst, Reason::DropFragment),
             _ => break,
         }
         i += 1;
@@ -140,15 +137,14 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
         ihl: 0,
     };
     match next {
-        IPPROTO_TCP | IPPROTO_UDP => {}
-        IPPROTO_ICMPV6 => return icmp6(ctx, &at, &dst),
-        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT => {
-            return Verdict::pass(Reason::PassUnparsed);
+        ipproto::TCP | ipproto::UDP => {}
+        ipproto::ICMPV6 => return icmp6(ctx, &at, &dst),
+        ipproto::FRAGMENT => return reject(ctx, &dst, Reason::DropFragment),
+        // More headers than we walk, or IPsec: no ports we can see.
+        ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS | ipproto::AH | ipproto::ESP => {
+            return reject(ctx, &dst, Reason::DropIpv6Ext);
         }
         _ => return Verdict::pass(Reason::PassNotVip),
-    }
-    if !maybe_vip(&dst) {
-        return Verdict::pass(Reason::PassNotVip);
     }
     let Some(ports) = read::<Ports>(ctx, at.l4) else {
         return reject(ctx, &dst, Reason::DropMalformedL4);
@@ -164,11 +160,12 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
     balance(ctx, &at, &t)
 }
 
-/// A packet for `dst` that we cannot balance: ours to drop when `dst` carries a
-/// VIP, the host's business otherwise.
+/// A packet for `dst` (which passed the address bitmap) that we cannot
+/// balance: ours to drop when `dst` carries a VIP, the host's business
+/// otherwise.
 #[inline(always)]
 pub fn reject(ctx: &XdpContext, dst: &Addr, reason: Reason) -> Verdict {
-    if maybe_vip(dst) && is_vip_addr(dst) {
+    if is_vip_addr(dst) {
         debug!(ctx, "drop {}", reason as u32);
         Verdict::drop(reason)
     } else {
@@ -176,25 +173,29 @@ pub fn reject(ctx: &XdpContext, dst: &Addr, reason: Reason) -> Verdict {
     }
 }
 
+/// The IP packet fits the frame and its header is sound: IPv4 total length
+/// and checksum, IPv6 payload length covering the extension headers walked.
+#[inline(always)]
+pub fn ip_valid(ctx: &XdpContext, at: &Layout) -> bool {
+    if at.ihl != 0 {
+        at.ip_len >= at.ihl * 4
+            && fits(ctx, at.l3 + at.ip_len)
+            && ipv4_header_ok(ctx, at.l3, at.ihl)
+    } else {
+        at.l4 <= at.l3 + at.ip_len && fits(ctx, at.l3 + at.ip_len)
+    }
+}
+
 /// Checks what the fast path has not looked at, before anything of ours is
-/// forwarded: the IP packet fits the frame and its header is sound (IPv4
-/// checksum included), and the TCP/UDP header is complete and inside it.
-/// Returns the TCP flags (0 for UDP).
+/// forwarded: the IP packet ([`ip_valid`]), and the TCP/UDP header complete
+/// and inside it. Returns the TCP flags (0 for UDP).
 #[inline(always)]
 fn valid(ctx: &XdpContext, at: &Layout, proto: u8) -> Result<u8, Reason> {
-    let frame = ctx.data_end() - ctx.data();
-    if at.ihl != 0 {
-        if at.ip_len < at.ihl * 4
-            || at.l3 + at.ip_len > frame
-            || !ipv4_header_ok(ctx, at.l3, at.ihl)
-        {
-            return Err(Reason::DropMalformedIp);
-        }
-    } else if at.l4 > at.l3 + at.ip_len || at.l3 + at.ip_len > frame {
+    if !ip_valid(ctx, at) {
         return Err(Reason::DropMalformedIp);
     }
     let ip_end = at.l3 + at.ip_len;
-    if proto == IPPROTO_TCP {
+    if proto == ipproto::TCP {
         let tcp = read::<TcpHdr>(ctx, at.l4).ok_or(Reason::DropMalformedL4)?;
         let doff = (tcp.doff >> 4) as usize * 4;
         if doff < size_of::<TcpHdr>() || at.l4 + doff > ip_end {
@@ -220,12 +221,16 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
     // A SYN starts a new connection: it goes where the ring says now (Katran
     // does the same), which also keeps a reused port from sticking to a
     // drained backend. `valid` re-reads the flags with the whole header.
-    let syn = t.proto == IPPROTO_TCP
+    let syn = t.proto == ipproto::TCP
         && read::<u8>(ctx, at.l4 + 13).is_some_and(|f| f & (TCP_SYN | TCP_ACK) == TCP_SYN);
-    let existing = if syn { None } else { flow_find(t, &cfg) };
+    let existing = if syn {
+        Found::none()
+    } else {
+        flow_find(t, &cfg)
+    };
 
-    if let Some(found) = &existing {
-        let flow = found.flow();
+    if existing.is_found() {
+        let flow = existing.flow;
         if let Some(be) = backend(flow.backend)
             && state::keeps_flows(be.state)
         {
@@ -233,7 +238,7 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
                 Ok(f) => f,
                 Err(r) => return Verdict::drop(r),
             };
-            found.touch(now, tcp_flags);
+            existing.touch(now, closing_flags(tcp_flags));
             let bytes = at.ip_len as u64;
             count(&LB_VIP_STATS, be.vip, bytes, false);
             count(&LB_BE_STATS, flow.backend, bytes, false);
@@ -257,11 +262,12 @@ fn balance(ctx: &XdpContext, at: &Layout, t: &Tuple) -> Verdict {
         flags: closing_flags(tcp_flags),
         atime: now,
     };
-    match &existing {
+    if existing.is_found() {
         // Its backend went down or was removed: re-hash (LVS
         // expire_nodest_conn; Katran does the same when a real goes away).
-        Some(found) => found.replace(&fresh),
-        None => flow_insert(t, &fresh, &cfg),
+        existing.replace(&fresh);
+    } else {
+        flow_insert(t, &fresh, &cfg);
     }
     debug!(ctx, "new flow vip {} -> backend {}", vip.id, id);
     let Some(be) = backend(id) else {

@@ -204,7 +204,7 @@ impl InProcessLb {
             0
         };
         let id: BackendId =
-            ring[ring_slot(flow_hash(&Addr::from_ip(src), sp), v.ring_size) as usize];
+            ring[ring_slot(flow_hash(&Addr::from_ip(src), sp), ring.len() as u32) as usize];
         let b = self.actual.backends.get(&id)?;
         let addr = b.addr.to_ip();
         vip.backends

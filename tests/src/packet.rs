@@ -31,6 +31,10 @@ const ETH_P_IPV4: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const IPV6_FRAGMENT_HEADER: u8 = 44;
+const IPPROTO_ESP: u8 = 50;
+const IPPROTO_AH: u8 = 51;
+/// Security Parameters Index the AH and ESP headers carry.
+pub const IPSEC_SPI: u32 = 0x1000;
 /// RFC 4443 §2.4(c): an ICMPv6 error must not exceed the IPv6 minimum MTU (RFC 8200 §5).
 const IPV6_MIN_MTU: usize = 1280;
 /// RFC 4727 §3: routing type 253 is for experiments; with Segments Left 0 every node skips
@@ -90,8 +94,19 @@ enum L4 {
 
 #[derive(Clone, Copy, Debug)]
 enum Ipv6Ext {
-    Header { kind: Ipv6ExtKind, len: usize },
-    Fragment { offset: u16, more: bool },
+    Header {
+        kind: Ipv6ExtKind,
+        len: usize,
+    },
+    Fragment {
+        offset: u16,
+        more: bool,
+    },
+    /// Authentication Header (RFC 4302) with a 4-byte ICV: 16 bytes.
+    Ah,
+    /// ESP header (RFC 4303): SPI and sequence number; what follows stands
+    /// for the encrypted payload.
+    Esp,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -258,6 +273,21 @@ impl Packet {
         self.want_v6("ipv6_fragment");
         assert!(offset < 1 << 13, "fragment offset is 13 bits");
         self.ipv6_exts.push(Ipv6Ext::Fragment { offset, more });
+        self
+    }
+
+    /// Appends an Authentication Header (16 bytes, RFC 4302 §2).
+    pub fn ipv6_ah(mut self) -> Self {
+        self.want_v6("ipv6_ah");
+        self.ipv6_exts.push(Ipv6Ext::Ah);
+        self
+    }
+
+    /// Appends an ESP header (8 bytes, RFC 4303 §2); the L4 segment follows
+    /// in the clear, standing for the encrypted payload.
+    pub fn ipv6_esp(mut self) -> Self {
+        self.want_v6("ipv6_esp");
+        self.ipv6_exts.push(Ipv6Ext::Esp);
         self
     }
 
@@ -502,6 +532,8 @@ impl Ipv6Ext {
         match self {
             Ipv6Ext::Header { kind, .. } => kind.protocol(),
             Ipv6Ext::Fragment { .. } => IPV6_FRAGMENT_HEADER,
+            Ipv6Ext::Ah => IPPROTO_AH,
+            Ipv6Ext::Esp => IPPROTO_ESP,
         }
     }
 
@@ -524,6 +556,19 @@ impl Ipv6Ext {
                 let mut h = vec![next, 0];
                 h.extend((offset << 3 | u16::from(more)).to_be_bytes());
                 h.extend(IPV6_FRAGMENT_ID.to_be_bytes());
+                h
+            }
+            // Payload Len is the length in 4-octet units minus 2.
+            Ipv6Ext::Ah => {
+                let mut h = vec![next, (16 / 4 - 2) as u8, 0, 0];
+                h.extend(IPSEC_SPI.to_be_bytes());
+                h.extend(1u32.to_be_bytes());
+                h.extend([0; 4]);
+                h
+            }
+            Ipv6Ext::Esp => {
+                let mut h = IPSEC_SPI.to_be_bytes().to_vec();
+                h.extend(1u32.to_be_bytes());
                 h
             }
         }
@@ -784,6 +829,19 @@ mod tests {
         );
         let long_pad = [[1, 255].as_slice(), &[0; 255], &[0]].concat();
         assert_eq!(pad_options(258), long_pad, "PadN of 257, then Pad1");
+    }
+
+    #[test]
+    fn ipsec_headers_are_announced_and_sized() {
+        let packet = tcp6().ipv6_ah().ipv6_esp();
+        let (frame, at) = (packet.build(), packet.layers());
+        assert_eq!(frame[at.l3 + 6], IPPROTO_AH, "fixed header announces AH");
+        let ah = &frame[at.l3 + 40..at.l3 + 56];
+        assert_eq!(ah[..4], [IPPROTO_ESP, 2, 0, 0], "AH: next ESP, 16 bytes");
+        assert_eq!(ah[4..8], IPSEC_SPI.to_be_bytes());
+        let esp = &frame[at.l3 + 56..at.l4];
+        assert_eq!(esp.len(), 8);
+        assert_eq!(esp[..4], IPSEC_SPI.to_be_bytes());
     }
 
     #[test]

@@ -316,10 +316,40 @@ fn a_broken_reload_is_rejected_and_changes_nothing() {
     );
 }
 
+/// Each VIP's ring word (which ring, what size), read from the pinned map.
+fn ring_words(agent: &Agent) -> BTreeMap<u32, u64> {
+    use aya::maps::{Array, Map, MapData};
+    let words = MapData::from_pin(
+        agent
+            .bpffs
+            .join("maps")
+            .join(lb_common::consts::MAP_RING_WORDS),
+    )
+    .unwrap();
+    let words: Array<MapData, u64> = Map::Array(words).try_into().unwrap();
+    (0..lb_common::consts::MAX_VIPS)
+        .filter_map(|i| Some((i, words.get(&i, 0).ok().filter(|w| *w != 0)?)))
+        .collect()
+}
+
+/// The inner map id in each slot of the pinned outer ring map.
+fn ring_ids(agent: &Agent) -> BTreeMap<u32, u32> {
+    use aya::maps::{ArrayOfMaps, Map, MapData};
+    let outer =
+        MapData::from_pin(agent.bpffs.join("maps").join(lb_common::consts::MAP_RINGS)).unwrap();
+    let rings: ArrayOfMaps<MapData, MapData> = Map::ArrayOfMaps(outer).try_into().unwrap();
+    (0..lb_common::abi::RING_GRACE_INDEX)
+        .filter_map(|i| rings.get(&i, 0).ok().map(|m| (i, m.info().unwrap().id())))
+        .collect()
+}
+
 #[test]
-fn reload_with_a_changed_weight_rewrites_only_that_services_ring() {
+fn reload_with_a_changed_weight_flips_only_that_services_ring() {
     let (lab, _http) = lab(30);
     let agent = Agent::start(&lab, &config(&lab, &["b1", "b2", "b3"], &[1, 1, 1])).unwrap();
+    let (words, rings) = (ring_words(&agent), ring_ids(&agent));
+    assert_eq!(words.len(), 2);
+    assert_eq!(rings.len(), 4, "two rings per service: {rings:?}");
     let text = std::fs::read_to_string(&agent.config).unwrap();
     let changed = text.replacen("weight: 1", "weight: 4", 1);
     std::fs::write(&agent.config, changed).unwrap();
@@ -327,6 +357,22 @@ fn reload_with_a_changed_weight_rewrites_only_that_services_ring() {
     assert_eq!(r["changed_services"], serde_json::json!(["web"]));
     // A weight is not in the backend's data-path entry: the one write is web's ring.
     assert_eq!(r["map_writes"], 1, "{r}");
+    let after = ring_words(&agent);
+    let flipped: Vec<u32> = words
+        .keys()
+        .filter(|k| words[k] != after[k])
+        .copied()
+        .collect();
+    assert_eq!(
+        flipped.len(),
+        1,
+        "exactly one ring word flipped: {words:?} -> {after:?}"
+    );
+    assert_eq!(
+        ring_ids(&agent),
+        rings,
+        "the ring was rewritten in place: no outer-map update"
+    );
     let status = agent.json(&["status"]);
     assert_eq!(backend_status(&status, "web", "b1")["weight"], 4);
     assert_eq!(backend_status(&status, "all", "b1")["weight"], 1);

@@ -177,7 +177,10 @@ impl Harness {
         } else {
             0
         };
-        ring[ring_slot(flow_hash(&Addr::from_ip(src.ip()), sport), v.ring_size) as usize]
+        ring[ring_slot(
+            flow_hash(&Addr::from_ip(src.ip()), sport),
+            ring.len() as u32,
+        ) as usize]
     }
 
     /// Runs one frame; checks the action, the reason counter (exactly this one
@@ -345,15 +348,14 @@ fn single_packets_get_the_verdict_the_policy_names() {
             Want::Pass(Reason::PassIcmp),
         ),
         (
-            "icmp error about a non-vip flow",
-            Packet::icmp_error(
-                ip("192.0.2.1"),
-                ip("10.0.0.100"),
-                IcmpErr::FragNeeded { mtu: 1400 },
-                &Packet::tcp(sock("10.0.0.100:9999"), c4),
-            )
-            .build(),
-            Want::Pass(Reason::PassIcmp),
+            "icmp echo to another address",
+            Packet::icmp_echo(c4.ip(), ip("10.9.9.9")).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "icmpv6 echo to another address",
+            Packet::icmp_echo(c6.ip(), ip("fd00::999")).build(),
+            Want::Pass(Reason::PassNotVip),
         ),
         // No backend.
         (
@@ -526,13 +528,29 @@ fn single_packets_get_the_verdict_the_policy_names() {
             Want::Drop(Reason::DropMalformedIp),
         ),
         (
-            "icmp header cut (vip address)",
+            "icmp header cut, ip length beyond the frame (vip address)",
             {
                 let p = Packet::icmp_echo(c4.ip(), ip("10.0.0.100"));
                 let n = p.layers().l4 + 3;
                 p.build_truncated(n)
             },
-            Want::Drop(Reason::DropMalformedL4),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        // IPv4 options are checksummed too.
+        (
+            "v4 with 40 bytes of options is forwarded intact",
+            Packet::tcp(sock("192.0.2.14:7"), web)
+                .ipv4_options(&[1; 40])
+                .build(),
+            tx(&h, WEB, sock("192.0.2.14:7")),
+        ),
+        (
+            "v4 with options and a bad checksum",
+            Packet::tcp(c4, web)
+                .ipv4_options(&[0x94, 0x04, 0, 0])
+                .bad_ip_checksum()
+                .build(),
+            Want::Drop(Reason::DropMalformedIp),
         ),
     ];
     for (name, frame, want) in cases {
@@ -622,14 +640,40 @@ fn established_flows_survive_drain_and_are_rehashed_when_down() {
         Want::Forward(Reason::Tx, rehashed),
     );
 
-    // Maintenance is an administrative down: same treatment.
     let flows = h.dp.flows().unwrap();
     let f = flows.iter().find(|f| f.sport == client.port()).unwrap();
     assert_eq!(f.flow.backend, rehashed);
+
+    // Maintenance is an administrative down: out of the ring, and the open
+    // flow is re-hashed.
+    let rehashed_addr = h.actual.backends[&rehashed].addr.to_ip().to_string();
+    h.set_state(&rehashed_addr, state::MAINT);
+    let after_maint = h.predicted(WEB, client);
+    assert_ne!(
+        after_maint, rehashed,
+        "a backend in maint is out of the ring"
+    );
+    h.check(
+        "maint: the open flow is re-hashed",
+        &Packet::tcp(client, web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, after_maint),
+    );
+    h.check(
+        "maint: a new syn avoids it too",
+        &Packet::tcp(sock("192.0.2.251:9"), web).build(),
+        Want::Forward(Reason::Tx, h.predicted(WEB, sock("192.0.2.251:9"))),
+    );
+    assert_ne!(h.predicted(WEB, sock("192.0.2.251:9")), rehashed);
+    h.set_state(&rehashed_addr, state::UP);
+    h.check(
+        "back from maint: the flow stays where maint sent it",
+        &Packet::tcp(client, web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, after_maint),
+    );
     h.check(
         "fin marks the flow closing",
         &Packet::tcp(client, web).tcp_flags(FIN | ACK).build(),
-        Want::Forward(Reason::Tx, rehashed),
+        Want::Forward(Reason::Tx, after_maint),
     );
     let f =
         h.dp.flows()
@@ -638,6 +682,7 @@ fn established_flows_survive_drain_and_are_rehashed_when_down() {
             .find(|f| f.sport == client.port())
             .unwrap();
     assert_ne!(f.flow.flags & lb_common::consts::flow_flags::FIN, 0);
+    assert_eq!(f.flow.backend, after_maint);
 }
 
 #[test]
@@ -767,6 +812,246 @@ fn counters_count_packets_bytes_and_new_flows() {
     }
 }
 
+/// ICMP to a VIP address is checked before anything is forwarded: the outer
+/// IP header, the ICMP header, and the quoted packet, which must have been
+/// sent by a VIP from this address. What fails is dropped, each under its
+/// reason; non-errors are the LB host's.
+#[test]
+fn icmp_to_a_vip_address_is_checked_before_it_is_forwarded() {
+    let mut h = harness();
+    let c4 = sock("192.0.2.60:41000");
+    let c6 = sock("[2001:db8::60]:41000");
+    let web = sock("10.0.0.100:80");
+    let web6 = sock("[fd00::100]:443");
+    let router = ip("198.51.100.1");
+    let router6 = ip("2001:db8:ffff::1");
+    let frag = IcmpErr::FragNeeded { mtu: 1400 };
+    let quoted = Packet::tcp(web, c4).tcp_flags(ACK);
+    let err = |q: &Packet| Packet::icmp_error(router, web.ip(), frag, q);
+    let err6 =
+        |q: &Packet| Packet::icmp_error(router6, web6.ip(), IcmpErr::PacketTooBig { mtu: 1280 }, q);
+    let good = err(&quoted);
+    let l = good.layers();
+    let quoted_ip = {
+        let f = quoted.build();
+        f[quoted.layers().l3..].to_vec()
+    };
+    let fwd =
+        |h: &Harness, vip, client| Want::Forward(Reason::IcmpForwarded, h.predicted(vip, client));
+
+    let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+        ("well-formed frag needed", good.build(), fwd(&h, WEB, c4)),
+        (
+            "wrong outer checksum",
+            good.clone().bad_ip_checksum().build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "outer total length 1400 in a 70-byte frame",
+            good.clone().ip_total_len_override(1400).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "outer ihl below 5",
+            good.clone().ihl_override(4).build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "truncated icmp header (ip length agrees)",
+            {
+                let p = Packet::icmp_echo(c4.ip(), web.ip());
+                let at = p.layers();
+                p.ip_total_len_override((at.l4 + 4 - at.l3) as u16)
+                    .build_truncated(at.l4 + 4)
+            },
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "quote cut before the ports",
+            err(&quoted).payload(&quoted_ip[..20]).build(),
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "quote cut inside the ip header",
+            err(&quoted).payload(&quoted_ip[..12]).build(),
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "quoted packet not ipv4",
+            {
+                let mut q = quoted_ip.clone();
+                q[0] = 0x65;
+                err(&quoted).payload(&q[..28]).build()
+            },
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "quoted packet sent from another vip address",
+            err(&Packet::tcp(sock("10.0.0.101:80"), c4)).build(),
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "quoted packet not a vip flow (other port)",
+            err(&Packet::tcp(sock("10.0.0.100:9999"), c4)).build(),
+            Want::Drop(Reason::DropIcmpNotVipFlow),
+        ),
+        (
+            "quoted packet not a vip flow (icmp echo reply)",
+            err(&Packet::icmp_echo(web.ip(), c4.ip())).build(),
+            Want::Drop(Reason::DropIcmpNotVipFlow),
+        ),
+        (
+            "quoted packet not a vip flow (udp to the tcp vip port)",
+            err(&Packet::udp(web, c4)).build(),
+            Want::Drop(Reason::DropIcmpNotVipFlow),
+        ),
+        (
+            "time exceeded quoting a vip flow",
+            Packet::icmp_error(router, web.ip(), IcmpErr::TimeExceeded, &quoted).build(),
+            fwd(&h, WEB, c4),
+        ),
+        (
+            "echo to the vip address",
+            Packet::icmp_echo(c4.ip(), web.ip()).build(),
+            Want::Pass(Reason::PassIcmp),
+        ),
+        (
+            "echo to a non-vip address",
+            Packet::icmp_echo(c4.ip(), ip("10.9.9.9")).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "frag needed to a non-vip address",
+            Packet::icmp_error(
+                router,
+                ip("10.9.9.9"),
+                frag,
+                &Packet::tcp(sock("10.9.9.9:80"), c4),
+            )
+            .build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        // IPv6.
+        (
+            "well-formed packet too big",
+            err6(&Packet::tcp(web6, c6).tcp_flags(ACK)).build(),
+            fwd(&h, WEB6, c6),
+        ),
+        (
+            "v6 payload length beyond the frame",
+            err6(&Packet::tcp(web6, c6))
+                .ipv6_payload_len_override(1400)
+                .build(),
+            Want::Drop(Reason::DropMalformedIp),
+        ),
+        (
+            "v6 quote cut before the ports",
+            {
+                let q = Packet::tcp(web6, c6);
+                let f = q.build();
+                err6(&q).payload(&f[q.layers().l3..q.layers().l4]).build()
+            },
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "v6 quoted packet sent from another address",
+            err6(&Packet::tcp(sock("[fd00::101]:443"), c6)).build(),
+            Want::Drop(Reason::DropIcmpMalformed),
+        ),
+        (
+            "v6 quoted packet not a vip flow",
+            err6(&Packet::tcp(sock("[fd00::100]:444"), c6)).build(),
+            Want::Drop(Reason::DropIcmpNotVipFlow),
+        ),
+        (
+            "icmpv6 echo to the vip address",
+            Packet::icmp_echo(c6.ip(), web6.ip()).build(),
+            Want::Pass(Reason::PassIcmp),
+        ),
+    ];
+    assert_eq!(l.len, 70, "the frag-needed frame of the length case");
+    for (name, frame, want) in cases {
+        h.check(name, &frame, want);
+    }
+    // None of them created a flow.
+    assert!(h.dp.flows().unwrap().iter().all(|f| f.sport != 41000));
+}
+
+/// IPv6 to a VIP: the data path walks up to four extension headers; a longer
+/// chain, or IPsec (AH, ESP), hides the ports and is dropped.
+#[test]
+fn ipv6_extension_header_chains_at_and_past_the_limit() {
+    use Ipv6ExtKind::{DestOpts, HopByHop, Routing};
+    let mut h = harness();
+    let web6 = sock("[fd00::100]:443");
+    let other = sock("[fd00::999]:443");
+    let c = |i: u16| SocketAddr::new(ip("2001:db8::70"), 42000 + i);
+    let chain = |p: Packet, n: usize| {
+        [HopByHop, DestOpts, Routing, DestOpts, DestOpts, DestOpts]
+            .into_iter()
+            .take(n)
+            .fold(p, |p, k| p.ipv6_ext(k, 8))
+    };
+    let tx = |h: &Harness, src| Want::Forward(Reason::Tx, h.predicted(WEB6, src));
+    let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+        (
+            "one header",
+            chain(Packet::tcp(c(1), web6), 1).build(),
+            tx(&h, c(1)),
+        ),
+        (
+            "four headers (the limit)",
+            chain(Packet::tcp(c(4), web6), 4).build(),
+            tx(&h, c(4)),
+        ),
+        (
+            "five headers",
+            chain(Packet::tcp(c(5), web6), 5).build(),
+            Want::Drop(Reason::DropIpv6Ext),
+        ),
+        (
+            "six headers",
+            chain(Packet::tcp(c(6), web6), 6).build(),
+            Want::Drop(Reason::DropIpv6Ext),
+        ),
+        (
+            "four headers, then a fragment header",
+            chain(Packet::tcp(c(7), web6), 4)
+                .ipv6_fragment(0, true)
+                .build(),
+            Want::Drop(Reason::DropFragment),
+        ),
+        (
+            "ah",
+            Packet::tcp(c(8), web6).ipv6_ah().build(),
+            Want::Drop(Reason::DropIpv6Ext),
+        ),
+        (
+            "esp",
+            Packet::tcp(c(9), web6).ipv6_esp().build(),
+            Want::Drop(Reason::DropIpv6Ext),
+        ),
+        (
+            "hop-by-hop, then ah",
+            chain(Packet::tcp(c(10), web6), 1).ipv6_ah().build(),
+            Want::Drop(Reason::DropIpv6Ext),
+        ),
+        (
+            "five headers to another address",
+            chain(Packet::tcp(c(11), other), 5).build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+        (
+            "esp to another address",
+            Packet::tcp(c(12), other).ipv6_esp().build(),
+            Want::Pass(Reason::PassNotVip),
+        ),
+    ];
+    for (name, frame, want) in cases {
+        h.check(name, &frame, want);
+    }
+}
+
 /// A second 802.1Q tag after the first (QinQ): one tag is all we parse.
 fn double_tagged(tagged: &[u8]) -> Vec<u8> {
     let mut f = tagged[..16].to_vec();
@@ -850,4 +1135,107 @@ fn a_full_bucket_gives_way_to_its_least_recently_seen_flow() {
     for c in &clients[1..] {
         assert!(held.contains(&c.port()), "{c} kept its slot: {held:?}");
     }
+}
+
+/// What `drain --wait` needs: the slots of one backend's flows, found in
+/// one scan, then re-read one by one; a slot whose flow went (or was
+/// replaced by another flow) reads as nothing.
+#[test]
+fn flow_slots_of_a_backend_are_found_once_and_rechecked_in_place() {
+    use std::collections::BTreeSet;
+    let mut h = harness();
+    let web = sock("10.0.0.100:80");
+    let target = h.id_of("10.0.1.2");
+    let clients: Vec<SocketAddr> = (1..)
+        .map(|i| sock(&format!("192.0.2.{}:{}", i % 250 + 1, 20000 + i)))
+        .filter(|c| h.predicted(WEB, *c) == target)
+        .take(5)
+        .collect();
+    for c in &clients {
+        h.check(
+            "syn",
+            &Packet::tcp(*c, web).build(),
+            Want::Forward(Reason::Tx, target),
+        );
+    }
+    let other = h.id_of("10.0.1.1");
+    let slots = h.dp.flow_slots_of(&BTreeSet::from([target]));
+    assert_eq!(slots.len(), clients.len());
+    for s in &slots {
+        let e = h.dp.read_flow_slot(s).expect("still there");
+        assert_eq!(e.flow.backend, target);
+        assert!(clients.iter().any(|c| c.port() == e.sport));
+    }
+    assert!(h.dp.flow_slots_of(&BTreeSet::from([other])).is_empty());
+
+    // A FIN shows up in place; taking the backend down re-hashes the flow
+    // (same slot, same 5-tuple, another backend).
+    h.check(
+        "fin",
+        &Packet::tcp(clients[0], web).tcp_flags(FIN | ACK).build(),
+        Want::Forward(Reason::Tx, target),
+    );
+    let fin = slots
+        .iter()
+        .find_map(|s| {
+            h.dp.read_flow_slot(s)
+                .filter(|e| e.sport == clients[0].port())
+        })
+        .unwrap();
+    assert_ne!(fin.flow.flags & lb_common::consts::flow_flags::FIN, 0);
+    h.set_state("10.0.1.2", state::DOWN);
+    let rehashed = h.predicted(WEB, clients[1]);
+    h.check(
+        "ack after down",
+        &Packet::tcp(clients[1], web).tcp_flags(ACK).build(),
+        Want::Forward(Reason::Tx, rehashed),
+    );
+    let moved = slots
+        .iter()
+        .filter_map(|s| h.dp.read_flow_slot(s))
+        .find(|e| e.sport == clients[1].port())
+        .unwrap();
+    assert_eq!(moved.flow.backend, rehashed);
+
+    // Purged flows read as gone.
+    h.dp.purge_flows(&BTreeSet::from([target])).unwrap();
+    let left: Vec<_> = slots
+        .iter()
+        .filter_map(|s| h.dp.read_flow_slot(s))
+        .collect();
+    assert_eq!(left.len(), 1, "only the re-hashed flow stays: {left:?}");
+    assert_eq!(left[0].flow.backend, rehashed);
+}
+
+/// Addresses that share a bit of the VIP-address bitmap: removing one keeps
+/// the bit (and the other's traffic); removing both clears it.
+#[test]
+fn a_shared_prefilter_bit_stays_set_until_its_last_address_goes() {
+    use lb_common::abi::vip_filter_bit;
+    let mut h = harness();
+    let a = Addr::from_ip(ip("10.0.0.101"));
+    let twin = (1u32..)
+        .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0x0a63_0000 + i)))
+        .find(|t| vip_filter_bit(&Addr::from_ip(*t)) == vip_filter_bit(&a))
+        .unwrap();
+    let twin_s = twin.to_string();
+    h.vips.push(vip(&twin_s, 80, 6, 0, &[("10.0.5.1", 1)]));
+    h.reconcile();
+    let c = sock("192.0.2.33:3333");
+    let to_twin = Packet::tcp(c, SocketAddr::new(twin, 80)).build();
+    let fwd = Want::Forward(Reason::Tx, h.id_of("10.0.5.1"));
+    h.check("twin forwarded", &to_twin, fwd);
+    // 10.0.0.101's VIP goes: the bit stays for the twin.
+    h.vips.retain(|v| v.key.addr != a);
+    h.reconcile();
+    h.check("twin still forwarded", &to_twin, fwd);
+    h.check(
+        "the removed address is passed",
+        &Packet::tcp(c, sock("10.0.0.101:80")).build(),
+        Want::Pass(Reason::PassNotVip),
+    );
+    h.vips.retain(|v| v.key.addr != Addr::from_ip(twin));
+    h.reconcile();
+    h.check("twin gone", &to_twin, Want::Pass(Reason::PassNotVip));
+    assert!(h.dp.vip_addrs().unwrap().iter().all(|(x, _)| *x != a));
 }

@@ -21,7 +21,7 @@ pub fn run(_args: &BuildEbpf) -> Result<()> {
     let target = cargo::bpf_target();
     process::run(
         &format!("building {EBPF_PACKAGE} for {target}"),
-        &mut cargo::ebpf("build", &[])?,
+        &mut cargo::ebpf("build")?,
     )?;
     let object = workspace_root()
         .join(EBPF_TARGET_DIR)

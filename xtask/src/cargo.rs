@@ -1,17 +1,16 @@
 //! The `cargo` commands xtask starts: on the host, and for lb-ebpf on its BPF target, all with
 //! the eBPF toolchain on `PATH`.
 
-use std::{env, process::Command};
+use std::{env, path::Path, process::Command};
 
 use anyhow::Result;
 
-use crate::{
-    toolchain::{NIGHTLY, cargo_env_path},
-    workspace_root,
-};
+use crate::{toolchain::cargo_env_path, workspace_root};
 
-/// The eBPF crate and where its objects go (apart from host builds, so neither invalidates the other).
-pub const EBPF_PACKAGE: &str = "lb-ebpf";
+include!("ebpf_cargo.rs");
+
+/// Where `cargo xtask` builds lb-ebpf (apart from host builds, so neither invalidates the
+/// other; lb-dataplane's build script uses its own `OUT_DIR`).
 pub const EBPF_TARGET_DIR: &str = "target/ebpf";
 
 /// `cargo` (the default toolchain) in the workspace root, with [`cargo_env_path`].
@@ -22,41 +21,32 @@ pub fn host() -> Result<Command> {
     Ok(cmd)
 }
 
-/// `rustup run nightly cargo <subcommand>` for lb-ebpf on its BPF target, set up the way
-/// aya-build 0.2.0 builds it from lb-dataplane's build script, so both see the same code.
-pub fn ebpf(subcommand: &str, features: &[&str]) -> Result<Command> {
-    let mut cmd = Command::new("rustup");
+/// `rustup run nightly cargo <subcommand>` for lb-ebpf on its BPF target, exactly as
+/// lb-dataplane's build script builds it (`ebpf_cargo.rs`), so both see the same code.
+pub fn ebpf(subcommand: &str) -> Result<Command> {
+    let endian = if cfg!(target_endian = "big") {
+        "big"
+    } else {
+        "little"
+    };
+    let mut cmd = ebpf_command(
+        subcommand,
+        endian,
+        env::consts::ARCH,
+        Path::new(EBPF_TARGET_DIR),
+    );
     cmd.current_dir(workspace_root())
-        .env("PATH", cargo_env_path()?)
-        .args(["run", NIGHTLY, "cargo", subcommand])
-        .args(["--package", EBPF_PACKAGE, "--bins", "--release"])
-        .args(["--target", bpf_target(), "-Z", "build-std=core"])
-        .args(["--target-dir", EBPF_TARGET_DIR]);
-    if !features.is_empty() {
-        cmd.args(["--features", &features.join(",")]);
-    }
-    // aya-build: `--cfg bpf_target_arch` says which architecture's kernel structs to use; BTF
-    // lets the kernel verify and log with types.
-    let rustflags = [
-        format!("--cfg=bpf_target_arch=\"{}\"", env::consts::ARCH),
-        "-Cdebuginfo=2".into(),
-        "-Clink-arg=--btf".into(),
-    ];
-    cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"));
-    // aya-build: a RUSTC or wrapper from an outer cargo would defeat `rustup run nightly`.
-    for key in ["RUSTC", "RUSTC_WORKSPACE_WRAPPER"] {
-        cmd.env_remove(key);
-    }
+        .env("PATH", cargo_env_path()?);
     Ok(cmd)
 }
 
-/// The BPF target with the host's byte order, as aya-build picks it.
+/// The BPF target with the host's byte order.
 pub fn bpf_target() -> &'static str {
-    if cfg!(target_endian = "big") {
-        "bpfeb-unknown-none"
+    ebpf_target(if cfg!(target_endian = "big") {
+        "big"
     } else {
-        "bpfel-unknown-none"
-    }
+        "little"
+    })
 }
 
 #[cfg(test)]
@@ -64,17 +54,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bpf_flags_match_aya_build() {
-        let cmd = ebpf("build", &[]).expect("ebpf_cargo");
+    fn bpf_flags_select_isa_v4_and_btf() {
+        let cmd = ebpf("build").expect("ebpf command");
         let flags = cmd
             .get_envs()
             .find(|(key, _)| *key == "CARGO_ENCODED_RUSTFLAGS")
             .and_then(|(_, value)| value)
             .expect("CARGO_ENCODED_RUSTFLAGS is set");
         let expected = format!(
-            "--cfg=bpf_target_arch=\"{}\"\x1f-Cdebuginfo=2\x1f-Clink-arg=--btf",
+            "--cfg=bpf_target_arch=\"{}\"\x1f-Cdebuginfo=2\x1f-Clink-arg=--btf\x1f-Ctarget-cpu=v4",
             env::consts::ARCH
         );
         assert_eq!(flags, expected.as_str());
+        let args: Vec<_> = cmd.get_args().collect();
+        assert!(args.contains(&std::ffi::OsStr::new(EBPF_TOOLCHAIN)));
+        assert!(args.contains(&std::ffi::OsStr::new(bpf_target())));
     }
 }

@@ -54,7 +54,7 @@ pub fn run(args: &Test) -> Result<()> {
             toolchain::ensure_component(NIGHTLY, "clippy")?;
             process::run(
                 "linting lb-ebpf on its BPF target",
-                cargo::ebpf("clippy", &[])?.args(["--", "-D", "warnings"]),
+                cargo::ebpf("clippy")?.args(["--", "-D", "warnings"]),
             )
         })?;
     }

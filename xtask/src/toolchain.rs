@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, anyhow};
 use crate::process::{self, say};
 
 /// The rustup toolchain lb-ebpf builds with (`-Z build-std` needs nightly).
-pub const NIGHTLY: &str = "nightly";
+pub const NIGHTLY: &str = crate::cargo::EBPF_TOOLCHAIN;
 
 include!("toolchain_dir.rs");
 
@@ -29,7 +29,7 @@ pub fn toolchain_dir() -> Result<PathBuf> {
 }
 
 /// `PATH` with `<toolchain dir>/bin` in front: every cargo xtask starts gets it, because
-/// lb-dataplane's build script (aya-build) runs bpf-linker from `PATH`.
+/// lb-dataplane's build script runs bpf-linker from `PATH`.
 pub fn cargo_env_path() -> Result<OsString> {
     let bin = toolchain_dir()?.join("bin");
     let current = env::var_os("PATH").unwrap_or_default();
