@@ -8,12 +8,14 @@
 //! - `thresholds`: the rise/fall counter and the interval it asks for (pure);
 //! - `schedule`: when the first checks run (spread over the interval);
 //! - `checks`: the checks themselves, one module per type;
-//! - `runner`: the tasks, the shared table of results, the histograms.
+//! - `runner`: the tasks, the shared table of results, the histograms;
+//! - `via`: marks and policy routes for checks sent through a service (DR).
 
 mod checks;
 mod runner;
 mod schedule;
 mod thresholds;
+pub mod via;
 
 pub use checks::Aim;
 pub use runner::{Change, Checks, DURATION_BUCKETS, PoolStats, Snapshot, Target};

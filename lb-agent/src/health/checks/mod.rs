@@ -3,7 +3,13 @@
 //! functions of what to check ([`Aim`]) and a deadline; the runner
 //! (`super::runner`) decides when they run and what a result means.
 
+mod http;
+mod http_parse;
+mod icmp;
+mod mysql;
+mod script;
 mod tcp;
+mod tls;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -29,13 +35,18 @@ pub struct Aim {
 pub async fn run(kind: &CheckKind, aim: &Aim, timeout: Duration) -> Result<(), CheckFailure> {
     let deadline = Instant::now() + timeout;
     let work = async {
+        if let Some(mark) = aim.mark {
+            super::via::ready(mark).await?;
+        }
         match kind {
+            CheckKind::Icmp => icmp::check(aim).await,
             CheckKind::Tcp { send, expect } => {
                 tcp::check(aim, send.as_deref(), expect.as_deref()).await
             }
-            other => Err(CheckFailure::Protocol {
-                detail: format!("{} checks are not built into this agent", other.name()),
-            }),
+            CheckKind::Http(http) => http::check(aim, http).await,
+            CheckKind::Https(https) => http::check_tls(aim, https).await,
+            CheckKind::Mysql { user } => mysql::check(aim, user.as_deref()).await,
+            CheckKind::Script { command } => script::check(aim, command).await,
         }
     };
     match tokio::time::timeout_at(deadline, work).await {
@@ -64,5 +75,39 @@ pub fn io_failure(e: &std::io::Error) -> CheckFailure {
         _ => CheckFailure::Io {
             detail: e.to_string(),
         },
+    }
+}
+
+/// `setsockopt(fd, level, name, &value)` for an `int` option.
+pub fn set_option(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes of `value`, alive for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub mod tests {
+    /// Bytes from hex digits, as captures are written down.
+    pub fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -7,7 +7,7 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use super::{Aim, io_failure};
+use super::{Aim, io_failure, set_option};
 use lb_api::types::CheckFailure;
 
 /// Largest reply read while looking for `expect`.
@@ -65,19 +65,6 @@ pub async fn connect(aim: &Aim) -> Result<TcpStream, CheckFailure> {
 
 /// `SO_MARK`: routes the check's packets by policy (`via_service`).
 pub fn set_mark(socket: &impl std::os::fd::AsRawFd, mark: u32) -> Result<(), CheckFailure> {
-    let value = mark as libc::c_int;
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes of `value`, alive for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_MARK,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io_failure(&std::io::Error::last_os_error()));
-    }
-    Ok(())
+    set_option(socket, libc::SOL_SOCKET, libc::SO_MARK, mark as libc::c_int)
+        .map_err(|e| io_failure(&e))
 }
