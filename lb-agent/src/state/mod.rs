@@ -11,12 +11,14 @@
 //!   one pool at a time, so a change costs what it touches;
 //! - `mutate`: the operator's changes, each checked with lb-config's rules
 //!   against what it touches before anything changes;
-//! - `persist`: the versioned JSON file, written atomically.
+//! - `persist`: the versioned JSON file, written atomically;
+//! - `writer`: the thread that persists them off the request path.
 
 mod effective;
 mod mutate;
 mod persist;
 mod spec;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ pub use mutate::{
     set_state, set_weight,
 };
 pub use persist::{StateError, load, save};
+pub use writer::Writer;
 
 /// Name of the overrides file inside `agent.state_dir`.
 pub const FILE_NAME: &str = "overrides.json";

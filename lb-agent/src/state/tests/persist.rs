@@ -233,3 +233,19 @@ fn empty_entries_are_dropped_on_load() {
     save(&path, &ov).expect("save");
     assert_eq!(load(&path).expect("load"), ov);
 }
+
+#[test]
+fn the_writer_leaves_the_newest_version_on_disk_when_finished() {
+    let dir = TempDir::new("writer");
+    let path = dir.path().join("state").join(FILE_NAME);
+    let mut w = Writer::spawn(path.clone()).unwrap();
+    let mut last = Overrides::default();
+    for i in 0..50 {
+        let mut ov = Overrides::default();
+        ov.removed_pools.insert(format!("p{i}"));
+        w.save(ov.clone());
+        last = ov;
+    }
+    w.finish();
+    assert_eq!(load(&path).unwrap(), last);
+}
