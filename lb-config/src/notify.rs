@@ -24,6 +24,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "service_removed",
     "ring_resized",
     "reload",
+    "vrrp",
 ];
 /// Default of `notify.events`: state changes and reloads.
 pub const DEFAULT_EVENTS: &[&str] = &["backend_state", "reload"];
@@ -146,7 +147,8 @@ pub struct EmailConfig {
     pub smtp_host: String,
     /// The relay's port. Default [`DEFAULT_SMTP_PORT`].
     pub smtp_port: u16,
-    /// Connecting, and waiting for each reply. Default [`DEFAULT_SMTP_TIMEOUT`].
+    /// One try at most: connecting and the whole exchange (keepalived gives
+    /// this to each reply). Default [`DEFAULT_SMTP_TIMEOUT`].
     #[serde(serialize_with = "crate::duration::serialize")]
     pub smtp_connect_timeout: Duration,
     /// Default [`StartTls::Off`], as keepalived (which has no TLS).

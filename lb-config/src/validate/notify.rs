@@ -48,7 +48,13 @@ pub(super) fn notify(raw: Option<Value>, at: &YamlPath, p: &mut Problems) -> Not
             .and_then(|n| in_range(n, QUEUE_RANGE, "queue", &at.key("queue"), p))
             .unwrap_or(d.queue),
         retry: raw.retry.map_or(d.retry, |r| retry(r, &at.key("retry"), p)),
-        script_timeout: timeout(raw.script_timeout, d.script_timeout, "script_timeout", at, p),
+        script_timeout: timeout(
+            raw.script_timeout,
+            d.script_timeout,
+            "script_timeout",
+            at,
+            p,
+        ),
         script: raw
             .script
             .and_then(|c| command(c, "script", &at.key("script"), p)),
@@ -163,12 +169,7 @@ pub(super) fn pool_command(
 
 /// A command to run: a program by absolute path, then its arguments, as a
 /// list (never a shell line); `None` when it is not one (reported).
-fn command(
-    cmd: Vec<String>,
-    key: &str,
-    at: &YamlPath,
-    p: &mut Problems,
-) -> Option<Vec<String>> {
+fn command(cmd: Vec<String>, key: &str, at: &YamlPath, p: &mut Problems) -> Option<Vec<String>> {
     let why = match cmd.first() {
         None => format!("{key} is empty: give the program and its arguments as a list"),
         Some(prog) if !prog.starts_with('/') => format!(

@@ -67,7 +67,16 @@ mod tests {
         assert_eq!(ok("2001:db8::25"), ("2001:db8::25".into(), 25));
         assert_eq!(ok("[2001:db8::25]:465"), ("2001:db8::25".into(), 465));
         assert_eq!(ok("[::1]"), ("::1".into(), 25));
-        for bad in ["", "mail:0", "mail:x", "[::1", "[nope]:25", "a b", "-x.example", "[::1]x"] {
+        for bad in [
+            "",
+            "mail:0",
+            "mail:x",
+            "[::1",
+            "[nope]:25",
+            "a b",
+            "-x.example",
+            "[::1]x",
+        ] {
             assert!(authority(bad, 25).is_err(), "{bad}");
         }
     }

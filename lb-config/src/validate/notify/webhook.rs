@@ -11,7 +11,10 @@ use crate::positions::YamlPath;
 pub(super) fn webhook(raw: RawWebhook, at: &YamlPath, p: &mut Problems) -> Option<WebhookConfig> {
     let timeout = timeout(raw.timeout, DEFAULT_WEBHOOK_TIMEOUT, "timeout", at, p);
     let Some(url) = raw.url else {
-        p.error(at, "missing required key `url` (e.g. `http://127.0.0.1:9000/lb-events`)");
+        p.error(
+            at,
+            "missing required key `url` (e.g. `http://127.0.0.1:9000/lb-events`)",
+        );
         return None;
     };
     match target(&url) {

@@ -1,0 +1,64 @@
+//! What the notifier works with, built from the configuration file at start
+//! and on every applied reload: the `notify:` section and the pools'
+//! commands, the SMTP client (password read now) and the webhook client.
+
+use std::path::PathBuf;
+
+use lb_config::{BackendConfig, Config};
+
+use super::{email::Mailer, webhook::Webhook};
+
+pub struct Settings {
+    /// The configuration file as last applied.
+    pub file: Config,
+    /// The runtime overrides, for backends added with `lb-ctl`.
+    state_path: PathBuf,
+    /// `None`: no `email:`; `Err`: configured but unusable (why).
+    pub email: Option<Result<Mailer, String>>,
+    pub webhook: Option<Result<Webhook, String>>,
+}
+
+impl Settings {
+    pub fn load(file: &Config) -> Settings {
+        let host = hostname();
+        let notify = &file.notify;
+        let email = notify.email.as_ref().map(|c| Mailer::new(c, &host));
+        let webhook = notify.webhook.as_ref().map(Webhook::new);
+        for (channel, r) in [
+            ("email", email.as_ref().and_then(|r| r.as_ref().err())),
+            ("webhook", webhook.as_ref().and_then(|r| r.as_ref().err())),
+        ] {
+            if let Some(why) = r {
+                tracing::error!(channel, "notifications by {channel} are off: {why}");
+            }
+        }
+        Settings {
+            state_path: file.agent.state_dir.join(crate::state::FILE_NAME),
+            file: file.clone(),
+            email,
+            webhook,
+        }
+    }
+
+    /// Backend `name` of `pool` as in effect: the file's, or one added at
+    /// runtime (read from the overrides the agent saved before publishing).
+    pub fn backend(&self, pool: &str, name: &str) -> Option<BackendConfig> {
+        if let Some(b) = self.file.pool(pool).and_then(|p| p.backend(name)) {
+            return Some(b.clone());
+        }
+        let ov = crate::state::load(&self.state_path)
+            .inspect_err(|e| tracing::warn!(error = %e, "notify: reading the runtime overrides"))
+            .ok()?;
+        let eff = crate::state::effective(&self.file, &ov);
+        eff.pool(pool)?.backend(name).cloned()
+    }
+}
+
+/// The kernel's host name (the UTS namespace's), or `localhost`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
