@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{BackendState, Source};
+use crate::vrrp::VrrpState;
 
 /// One event: a sequence number (gapless from 1 for one agent run), its
 /// time, and what happened.
@@ -34,6 +35,10 @@ pub enum EventKind {
     BackendState {
         pool: String,
         backend: String,
+        /// The backend's address and port, so a subscriber needs no lookup
+        /// (the backend may have been added at runtime, or removed since).
+        address: std::net::IpAddr,
+        port: Option<u16>,
         /// `None` when the backend is new.
         from: Option<BackendState>,
         to: BackendState,
@@ -92,6 +97,14 @@ pub enum EventKind {
         changed_services: Vec<String>,
         error: Option<String>,
     },
+    /// A VRRP instance changed state (keepalived's notify: INSTANCE name state priority).
+    Vrrp {
+        instance: String,
+        from: VrrpState,
+        to: VrrpState,
+        priority: u8,
+        reason: String,
+    },
 }
 
 /// Who or what made a change.
@@ -138,6 +151,7 @@ impl EventKind {
             EventKind::ServiceRemoved { .. } => "service_removed",
             EventKind::RingResized { .. } => "ring_resized",
             EventKind::Reload { .. } => "reload",
+            EventKind::Vrrp { .. } => "vrrp",
         }
     }
 }
@@ -218,6 +232,16 @@ impl fmt::Display for EventKind {
                 "reload refused, the running configuration stays: {}",
                 error.as_deref().unwrap_or("invalid")
             ),
+            EventKind::Vrrp {
+                instance,
+                from,
+                to,
+                priority,
+                reason,
+            } => write!(
+                f,
+                "vrrp {instance} {from} -> {to} (priority {priority}): {reason}"
+            ),
         }
     }
 }
@@ -234,6 +258,8 @@ mod tests {
             kind: EventKind::BackendState {
                 pool: "web".into(),
                 backend: "web2".into(),
+                address: [10, 0, 0, 2].into(),
+                port: Some(80),
                 from: Some(BackendState::Up),
                 to: BackendState::Drain,
                 cause: Cause::Operator,

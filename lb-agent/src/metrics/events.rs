@@ -113,6 +113,8 @@ mod tests {
         EventKind::BackendState {
             pool: pool.into(),
             backend: backend.into(),
+            address: [10, 0, 0, 2].into(),
+            port: Some(80),
             from: None,
             to,
             cause,

@@ -201,6 +201,8 @@ fn events() -> Counts {
     events.count(&EventKind::BackendState {
         pool: "web".into(),
         backend: "web-2".into(),
+        address: [10, 0, 0, 2].into(),
+        port: Some(80),
         from: Some(BackendState::Up),
         to: BackendState::Drain,
         cause: Cause::Operator,
@@ -423,6 +425,8 @@ fn families_in_order_with_their_types() {
             ("lb_check_failures", "counter"),
             ("lb_events", "counter"),
             ("lb_backend_transitions", "counter"),
+            ("lb_notifications", "counter"),
+            ("lb_notification_retries", "counter"),
         ]
     );
 }
@@ -498,8 +502,14 @@ fn documented() -> BTreeSet<String> {
 
 #[test]
 fn docs_list_exactly_the_metrics_rendered() {
+    // VRRP families exist only with instances: the fixture's are rendered apart.
+    let vrrp = encode::text(vrrp::families(&vrrp::tests::fixture()));
+    // So do the proxy's, with a running proxy.
+    let proxy = encode::text(proxy::families(&proxy::tests::fixture()));
     let rendered: BTreeSet<String> = check_structure(&render_fixture())
         .iter()
+        .chain(&check_structure(&vrrp))
+        .chain(&check_structure(&proxy))
         .map(|(name, kind)| sample_name(name, kind))
         .collect();
     assert_eq!(

@@ -219,7 +219,7 @@ mod tests {
     const EVERY_KIND: [&str; 13] = [
         r#"{"type":"agent_started","version":"1","adopted":false}"#,
         r#"{"type":"agent_stopping"}"#,
-        r#"{"type":"backend_state","pool":"p","backend":"b","from":null,"to":"up","cause":"config","reason":""}"#,
+        r#"{"type":"backend_state","pool":"p","backend":"b","address":"10.0.0.2","port":null,"from":null,"to":"up","cause":"config","reason":""}"#,
         r#"{"type":"health","pool":"p","backend":"b","healthy":true,"check":"tcp","reason":null}"#,
         r#"{"type":"backend_added","pool":"p","backend":"b","source":"config"}"#,
         r#"{"type":"backend_removed","pool":"p","backend":"b"}"#,

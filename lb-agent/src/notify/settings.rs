@@ -2,17 +2,13 @@
 //! and on every applied reload: the `notify:` section and the pools'
 //! commands, the SMTP client (password read now) and the webhook client.
 
-use std::path::PathBuf;
-
-use lb_config::{BackendConfig, Config};
+use lb_config::Config;
 
 use super::{email::Mailer, webhook::Webhook};
 
 pub struct Settings {
     /// The configuration file as last applied.
     pub file: Config,
-    /// The runtime overrides, for backends added with `lb-ctl`.
-    state_path: PathBuf,
     /// `None`: no `email:`; `Err`: configured but unusable (why).
     pub email: Option<Result<Mailer, String>>,
     pub webhook: Option<Result<Webhook, String>>,
@@ -33,24 +29,10 @@ impl Settings {
             }
         }
         Settings {
-            state_path: file.agent.state_dir.join(crate::state::FILE_NAME),
             file: file.clone(),
             email,
             webhook,
         }
-    }
-
-    /// Backend `name` of `pool` as in effect: the file's, or one added at
-    /// runtime (read from the overrides the agent saved before publishing).
-    pub fn backend(&self, pool: &str, name: &str) -> Option<BackendConfig> {
-        if let Some(b) = self.file.pool(pool).and_then(|p| p.backend(name)) {
-            return Some(b.clone());
-        }
-        let ov = crate::state::load(&self.state_path)
-            .inspect_err(|e| tracing::warn!(error = %e, "notify: reading the runtime overrides"))
-            .ok()?;
-        let eff = crate::state::effective(&self.file, &ov);
-        eff.pool(pool)?.backend(name).cloned()
     }
 }
 

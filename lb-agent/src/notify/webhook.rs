@@ -194,6 +194,8 @@ mod tests {
             kind: EventKind::BackendState {
                 pool: "web".into(),
                 backend: "web2".into(),
+                address: [10, 0, 0, 2].into(),
+                port: Some(80),
                 from: Some(BackendState::Up),
                 to: BackendState::Maint,
                 cause: Cause::Operator,

@@ -58,6 +58,8 @@ async fn events_are_counted() {
     h.bus.publish(EventKind::BackendState {
         pool: "web".into(),
         backend: "b2".into(),
+        address: [10, 0, 0, 2].into(),
+        port: Some(80),
         from: Some(BackendState::Up),
         to: BackendState::Drain,
         cause: Cause::Operator,

@@ -29,6 +29,9 @@ impl Reconciler {
     /// differs, and publishes the backend state transitions it made, caused
     /// by `cause`. Returns the number of map writes.
     pub(super) fn sync(&mut self, scope: Scope, cause: Cause) -> Result<usize, ApiError> {
+        // The L7 proxy first, whatever the data path does; it rebuilds only
+        // when its view of a pool changed.
+        self.proxy.pools(&self.eff.pools, &self.unhealthy);
         let touched = match &scope {
             Scope::All => self.rebuild_all(),
             Scope::Pools(pools) => self.rebuild_pools(pools),
@@ -144,6 +147,8 @@ impl Reconciler {
                 self.events.publish(EventKind::BackendState {
                     pool: name.clone(),
                     backend: b.name.clone(),
+                    address: b.address,
+                    port: b.port,
                     from,
                     to,
                     cause,

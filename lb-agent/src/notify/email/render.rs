@@ -111,6 +111,8 @@ mod tests {
             EventKind::BackendState {
                 pool: "web".into(),
                 backend: backend.into(),
+                address: [10, 0, 0, 2].into(),
+                port: Some(80),
                 from: Some(BackendState::Up),
                 to: BackendState::Down,
                 cause: Cause::Health,

@@ -9,7 +9,6 @@
 //! Every script also gets the event as JSON in `$LB_EVENT`.
 
 use lb_api::{events::EventKind, types::BackendState};
-use lb_config::BackendConfig;
 
 /// `TYPE NAME STATE [DETAIL...]` for `notify.script`.
 pub fn event_args(kind: &EventKind) -> Vec<String> {
@@ -114,21 +113,32 @@ pub fn edge(from: Option<BackendState>, to: BackendState) -> Option<Edge> {
 }
 
 /// `POOL BACKEND ADDRESS PORT STATE` for `notify_up`/`notify_down`; PORT is
-/// `-` when the backend takes each service's port.
-pub fn backend_args(pool: &str, b: &BackendConfig, to: BackendState) -> Vec<String> {
-    vec![
-        pool.to_owned(),
-        b.name.clone(),
-        b.address.to_string(),
-        b.port.map_or("-".into(), |p| p.to_string()),
+/// `-` when the backend takes each service's port. The event carries the
+/// address, so a backend added at runtime or removed since needs no lookup.
+pub fn backend_args(kind: &EventKind) -> Option<Vec<String>> {
+    let EventKind::BackendState {
+        pool,
+        backend,
+        address,
+        port,
+        to,
+        ..
+    } = kind
+    else {
+        return None;
+    };
+    Some(vec![
+        pool.clone(),
+        backend.clone(),
+        address.to_string(),
+        port.map_or("-".into(), |p| p.to_string()),
         upper(to.as_str()),
-    ]
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use lb_api::{events::Cause, types::Source};
-    use lb_config::AdminState;
 
     use super::*;
 
@@ -136,6 +146,8 @@ mod tests {
         EventKind::BackendState {
             pool: "web".into(),
             backend: "web2".into(),
+            address: [10, 0, 0, 2].into(),
+            port: Some(80),
             from,
             to,
             cause: Cause::Operator,
@@ -178,22 +190,17 @@ mod tests {
 
     #[test]
     fn backend_arguments() {
-        let mut b = BackendConfig {
-            name: "web2".into(),
-            address: "192.168.31.55".parse().unwrap(),
-            port: None,
-            weight: 6,
-            state: AdminState::Up,
-            interface: None,
-            mac: None,
-            check: Default::default(),
-            proxy: Default::default(),
-        };
+        let mut kind = state(Some(BackendState::Up), BackendState::Down);
+        if let EventKind::BackendState { address, port, .. } = &mut kind {
+            *address = "192.168.31.55".parse().unwrap();
+            *port = None;
+        }
         assert_eq!(
-            backend_args("web", &b, BackendState::Down),
+            backend_args(&kind).unwrap(),
             ["web", "web2", "192.168.31.55", "-", "DOWN"]
         );
-        b.port = Some(80);
-        assert_eq!(backend_args("web", &b, BackendState::Up)[3], "80");
+        let up = state(Some(BackendState::Down), BackendState::Up);
+        assert_eq!(backend_args(&up).unwrap()[3], "80");
+        assert_eq!(backend_args(&EventKind::AgentStopping), None);
     }
 }

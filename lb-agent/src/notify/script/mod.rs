@@ -112,24 +112,9 @@ fn pool_edge<'a>(s: &'a Settings, kind: &EventKind) -> Option<(&'a PoolConfig, E
 /// The pool's `notify_up`/`notify_down` with the backend's arguments.
 fn pool_command(s: &Settings, kind: &EventKind) -> Option<Vec<String>> {
     let (file_pool, e) = pool_edge(s, kind)?;
-    let EventKind::BackendState {
-        pool, backend, to, ..
-    } = kind
-    else {
-        return None;
-    };
     let cmd = match e {
         Edge::Up => file_pool.notify_up.as_ref(),
         Edge::Down => file_pool.notify_down.as_ref(),
     }?;
-    // A backend added at runtime is in the overrides, not the file.
-    let Some(b) = s.backend(pool, backend) else {
-        tracing::warn!(
-            pool,
-            backend,
-            "notify: backend not found; its script not run"
-        );
-        return None;
-    };
-    Some([cmd.clone(), backend_args(pool, &b, *to)].concat())
+    Some([cmd.clone(), backend_args(kind)?].concat())
 }
