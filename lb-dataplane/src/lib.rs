@@ -30,6 +30,8 @@ pub use bpffs::{BpffsError, ensure_bpffs};
 
 use flows::FlowTable;
 use grace::Grace;
+/// Who holds a pin directory's writer lock (`lb-ctl doctor` names a second writer).
+pub use lock::{Holder, holder_of};
 use lock::{LockError, PinLock};
 use rings::Rings;
 use shared::{Backends, ConfigMap};
@@ -210,99 +212,21 @@ pub struct Dataplane {
 impl Dataplane {
     /// Loads the object, reusing and pinning maps under `opts.pin_dir`.
     pub fn open(opts: &Options) -> Result<Self> {
-        if let Some(eff) = privs::effective() {
-            let missing = privs::missing(eff);
-            if !missing.is_empty() {
-                let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
-                let why: Vec<String> = missing
-                    .iter()
-                    .map(|c| format!("{}: {}", c.name, c.why))
-                    .collect();
-                return Err(DataplaneError::Capabilities {
-                    missing: names.join(", "),
-                    why: why.join("; "),
-                });
-            }
-        }
-        let lock = match &opts.pin_dir {
-            Some(dir) => {
-                fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
-                    op: "creating pin directory",
-                    path: dir.clone(),
-                    source,
-                })?;
-                Some(PinLock::take(dir).map_err(|e| match e {
-                    LockError::Held { dir, holder } => DataplaneError::Locked {
-                        dir,
-                        holder: holder.map_or("a process /proc/locks does not name".into(), |h| {
-                            h.to_string()
-                        }),
-                    },
-                    LockError::Io(source) => DataplaneError::Io {
-                        op: "locking pin directory",
-                        path: dir.clone(),
-                        source,
-                    },
-                })?)
-            }
-            None => None,
-        };
+        check_capabilities()?;
+        let lock = opts.pin_dir.as_deref().map(lock_pin_dir).transpose()?;
         raise_fd_limit();
-        let mut loader = EbpfLoader::new();
-        let level = aya_log_level(opts.ebpf_log);
-        loader
-            .override_global("AYA_LOG_LEVEL", &level, true)
-            .map_max_entries(MAP_FLOWS_V4, flow_slots(opts.flow_table_size))
-            .map_max_entries(MAP_FLOWS_V6, flow_slots(opts.flow_table_size));
-        let mut adopted = false;
-        let map_dir = opts.pin_dir.as_ref().map(|d| d.join("maps"));
-        let pins: Vec<(&'static str, PathBuf)> = match &map_dir {
-            Some(dir) => {
-                fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
-                    op: "creating pin directory",
-                    path: dir.clone(),
-                    source,
-                })?;
-                ALL_MAPS.iter().map(|&n| (n, dir.join(n))).collect()
-            }
-            None => Vec::new(),
-        };
-        check_pins(&pins)?;
-        for (name, path) in &pins {
-            adopted |= path.exists();
-            loader.map_pin_path(name, path.as_path());
-        }
-        let mut ebpf = loader.load(OBJECT)?;
-        // The log ring exists either way; reading it only matters when on.
-        let logger = if level > 0 {
-            Some(EbpfLogger::init(&mut ebpf).map_err(DataplaneError::Logger)?)
-        } else {
-            None
-        };
-        for name in [PROG_LB, PROG_PASS, PROG_TX] {
-            xdp_mut(&mut ebpf, name)?
-                .load()
-                .map_err(|source| load_error(name, source))?;
-        }
+        let Loaded {
+            mut ebpf,
+            adopted,
+            logger,
+        } = load(opts)?;
         let mut take = |name: &'static str| {
             ebpf.take_map(name)
                 .ok_or(DataplaneError::MissingMap { name })
         };
         let config = ConfigMap::map(array_fd(&take(MAP_CONFIG)?, MAP_CONFIG)?.as_fd())
             .map_err(io_err("mapping", MAP_CONFIG))?;
-        let outer = match take(MAP_RINGS)? {
-            aya::maps::Map::ArrayOfMaps(d) => d
-                .fd()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(io_err("duplicating fd of", MAP_RINGS))?,
-            _ => {
-                return Err(DataplaneError::Incompatible {
-                    name: MAP_RINGS,
-                    detail: "not an array of maps".into(),
-                });
-            }
-        };
+        let outer = outer_rings(take(MAP_RINGS)?)?;
         let words = array_fd(&take(MAP_RING_WORDS)?, MAP_RING_WORDS)?;
         let mut rings = Rings::open(
             outer,
@@ -1273,4 +1197,114 @@ pub fn teardown(pin_dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let _ = fs::remove_dir(pin_dir);
     Ok(removed)
+}
+
+/// Fails naming every capability the loader lacks, and why it needs each.
+fn check_capabilities() -> Result<()> {
+    let Some(eff) = privs::effective() else {
+        return Ok(());
+    };
+    let missing = privs::missing(eff);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
+    let why: Vec<String> = missing
+        .iter()
+        .map(|c| format!("{}: {}", c.name, c.why))
+        .collect();
+    Err(DataplaneError::Capabilities {
+        missing: names.join(", "),
+        why: why.join("; "),
+    })
+}
+
+/// Creates the pin directory and takes its lock: one writer at a time.
+fn lock_pin_dir(dir: &Path) -> Result<PinLock> {
+    create_dir(dir)?;
+    PinLock::take(dir).map_err(|e| match e {
+        LockError::Held { dir, holder } => DataplaneError::Locked {
+            dir,
+            holder: holder.map_or("a process /proc/locks does not name".into(), |h| {
+                h.to_string()
+            }),
+        },
+        LockError::Io(source) => DataplaneError::Io {
+            op: "locking pin directory",
+            path: dir.to_owned(),
+            source,
+        },
+    })
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|source| DataplaneError::Io {
+        op: "creating pin directory",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// The object loaded, its maps adopted from the pins where they exist.
+struct Loaded {
+    ebpf: Ebpf,
+    /// Whether pinned maps were found (a previous agent's data path).
+    adopted: bool,
+    logger: Option<EbpfLogger>,
+}
+
+/// Loads the XDP object and its programs, reusing pinned maps.
+fn load(opts: &Options) -> Result<Loaded> {
+    let mut loader = EbpfLoader::new();
+    let level = aya_log_level(opts.ebpf_log);
+    loader
+        .override_global("AYA_LOG_LEVEL", &level, true)
+        .map_max_entries(MAP_FLOWS_V4, flow_slots(opts.flow_table_size))
+        .map_max_entries(MAP_FLOWS_V6, flow_slots(opts.flow_table_size));
+    let pins: Vec<(&'static str, PathBuf)> = match &opts.pin_dir {
+        Some(dir) => {
+            let dir = dir.join("maps");
+            create_dir(&dir)?;
+            ALL_MAPS.iter().map(|&n| (n, dir.join(n))).collect()
+        }
+        None => Vec::new(),
+    };
+    check_pins(&pins)?;
+    let mut adopted = false;
+    for (name, path) in &pins {
+        adopted |= path.exists();
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader.load(OBJECT)?;
+    // The log ring exists either way; reading it only matters when on.
+    let logger = if level > 0 {
+        Some(EbpfLogger::init(&mut ebpf).map_err(DataplaneError::Logger)?)
+    } else {
+        None
+    };
+    for name in [PROG_LB, PROG_PASS, PROG_TX] {
+        xdp_mut(&mut ebpf, name)?
+            .load()
+            .map_err(|source| load_error(name, source))?;
+    }
+    Ok(Loaded {
+        ebpf,
+        adopted,
+        logger,
+    })
+}
+
+/// The outer map of rings, as an owned fd.
+fn outer_rings(map: aya::maps::Map) -> Result<OwnedFd> {
+    match map {
+        aya::maps::Map::ArrayOfMaps(d) => d
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(io_err("duplicating fd of", MAP_RINGS)),
+        _ => Err(DataplaneError::Incompatible {
+            name: MAP_RINGS,
+            detail: "not an array of maps".into(),
+        }),
+    }
 }
