@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::address::{address, mac};
 use super::check::backend_check;
+use super::proxy::backend_l7;
 use super::{Identity, Interfaces, Registry, in_range, name_or};
 use crate::diagnostic::Problems;
 use crate::model::*;
@@ -58,7 +59,6 @@ fn backend(
     ifaces: &Interfaces,
     p: &mut Problems,
 ) -> (Identity<Endpoint>, Option<BackendConfig>) {
-    let addr_at = at.key("address");
     let address = match &raw.address {
         None => {
             if !broken.contains("address") {
@@ -66,7 +66,7 @@ fn backend(
             }
             None
         }
-        Some(s) => address(s, "backend", &addr_at, p),
+        Some(s) => address(s, "backend", &at.key("address"), p),
     };
     let port = match raw.port {
         None => Some(None),
@@ -76,40 +76,9 @@ fn backend(
         None => Some(DEFAULT_WEIGHT),
         Some(n) => in_range(n, 0..=MAX_WEIGHT, "weight", &at.key("weight"), p),
     };
-    let state = match raw.state.as_deref() {
-        None | Some("up") => Some(AdminState::Up),
-        Some("drain") => Some(AdminState::Drain),
-        Some("maint") => Some(AdminState::Maint),
-        Some("down") => {
-            p.error(
-                &at.key("state"),
-                "state `down` is set by health checks; use `maint` to take a backend out",
-            );
-            None
-        }
-        Some(s) => {
-            p.error(
-                &at.key("state"),
-                format!("unknown variant `{s}`, expected one of `up`, `drain`, `maint`"),
-            );
-            None
-        }
-    };
-    if let Some(name) = &raw.interface
-        && ifaces.complete
-        && !ifaces.names.contains_key(name)
-    {
-        let mut known: Vec<&str> = ifaces.names.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        let known = if known.is_empty() {
-            "none are configured".to_owned()
-        } else {
-            format!("known: {}", known.join(", "))
-        };
-        p.error(
-            &at.key("interface"),
-            format!("unknown interface `{name}` ({known})"),
-        );
+    let state = admin_state(raw.state.as_deref(), &at.key("state"), p);
+    if let Some(name) = &raw.interface {
+        known_interface(name, ifaces, &at.key("interface"), p);
     }
     let mac = match &raw.mac {
         None => Some(None),
@@ -132,26 +101,58 @@ fn backend(
         return (id, None);
     }
     let check = backend_check(raw.check, &at.key("check"), p);
-    let backend = match (name, address, port, weight, state, mac, check) {
-        (
-            Some(name),
-            Some(address),
-            Some(port),
-            Some(weight),
-            Some(state),
-            Some(mac),
-            Some(check),
-        ) => Some(BackendConfig {
-            name,
-            address,
-            port,
-            weight,
-            state,
+    let proxy = backend_l7(raw.cookie, raw.maxconn, at, p);
+    // Every part is checked (and reported) before any is required.
+    let backend = (|| {
+        Some(BackendConfig {
+            name: name?,
+            address: address?,
+            port: port?,
+            weight: weight?,
+            state: state?,
             interface: raw.interface,
-            mac,
-            check,
-        }),
-        _ => None,
-    };
+            mac: mac?,
+            check: check?,
+            proxy: proxy?,
+        })
+    })();
     (id, backend)
+}
+
+/// A backend's `state:` in the file; `down` belongs to health checks.
+fn admin_state(raw: Option<&str>, at: &YamlPath, p: &mut Problems) -> Option<AdminState> {
+    match raw {
+        None | Some("up") => Some(AdminState::Up),
+        Some("drain") => Some(AdminState::Drain),
+        Some("maint") => Some(AdminState::Maint),
+        Some("down") => {
+            p.error(
+                at,
+                "state `down` is set by health checks; use `maint` to take a backend out",
+            );
+            None
+        }
+        Some(s) => {
+            p.error(
+                at,
+                format!("unknown variant `{s}`, expected one of `up`, `drain`, `maint`"),
+            );
+            None
+        }
+    }
+}
+
+/// Reports a backend's `interface:` that `interfaces:` does not list.
+fn known_interface(name: &str, ifaces: &Interfaces, at: &YamlPath, p: &mut Problems) {
+    if !ifaces.complete || ifaces.names.contains_key(name) {
+        return;
+    }
+    let mut known: Vec<&str> = ifaces.names.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    let known = if known.is_empty() {
+        "none are configured".to_owned()
+    } else {
+        format!("known: {}", known.join(", "))
+    };
+    p.error(at, format!("unknown interface `{name}` ({known})"));
 }

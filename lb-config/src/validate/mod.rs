@@ -8,10 +8,13 @@ mod backend;
 mod check;
 mod notify;
 mod pool;
+pub(crate) mod proxy;
 mod service;
+mod vrrp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
@@ -29,38 +32,30 @@ use service::services;
 /// was reported).
 pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems) -> Config {
     let root = YamlPath::root();
-    for (name, value) in raw.reserved() {
-        let empty = match value {
-            None | Some(Value::Null) => true,
-            Some(Value::Mapping(m)) => m.is_empty(),
-            Some(Value::Sequence(s)) => s.is_empty(),
-            Some(_) => false,
-        };
-        if !empty {
-            p.error_at_key(
-                &root.key(name),
-                format!("`{name}` is not supported yet (coming in a later release); remove it or leave it empty"),
-            );
-        }
-    }
     let agent = agent(raw.agent, &root.key("agent"), p);
     let interfaces_at = root.key("interfaces");
     let has_interfaces_key = raw.interfaces.is_some();
     let mut interfaces = interfaces(raw.interfaces.unwrap_or_default(), &interfaces_at, p);
     interfaces.complete &= !broken.contains("interfaces");
     let (check_defaults, health) = check::health(raw.health, &root.key("health"), p);
+    let proxy = proxy::proxy(raw.proxy, &root.key("proxy"), p);
     let mut pools = pools(
         raw.pools,
         &root.key("pools"),
         &interfaces,
-        &check_defaults,
+        (&check_defaults, &proxy.defaults.pool),
         p,
     );
     pools.complete &= !broken.contains("pools");
     let services_at = root.key("services");
     let has_services_key = raw.services.is_some();
     let raw_services = raw.services.unwrap_or_default();
-    if raw_services.is_empty() && !broken.contains("services") && !v1 {
+    let l7_only = raw
+        .frontends
+        .as_ref()
+        .and_then(Value::as_mapping)
+        .is_some_and(|m| !m.is_empty());
+    if raw_services.is_empty() && !broken.contains("services") && !v1 && !l7_only {
         let at = if has_services_key {
             &services_at
         } else {
@@ -79,21 +74,53 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems
         p.error_at_key(at, "services need at least one interface for the XDP program (e.g. `interfaces: [{name: eth0}]`)");
     }
     let (services, referenced) = services(raw_services, &services_at, &pools, p);
-    for pool in &pools.list {
-        if !referenced.contains(&pool.name)
-            && let Some((at, _)) = pools.at.get(&pool.name)
-        {
-            p.warning_at_key(at, format!("pool `{}` is used by no service", pool.name));
-        }
-    }
+    let proxy_cx = proxy::Context {
+        proxy: &proxy,
+        pools: &pools,
+        services: &services,
+        agent: &agent,
+    };
+    let frontends = proxy::frontends(raw.frontends, &root.key("frontends"), &proxy_cx, p);
+    warn_unused_pools(&pools, &referenced, &frontends, p);
     check_via_service(&pools, &services, p);
+    let notify = notify::notify(raw.notify, &root.key("notify"), p);
+    let vrrp_cx = vrrp::Context {
+        pools: pools.list.iter().map(|p| p.name.as_str()).collect(),
+        pools_complete: pools.complete,
+        notify: &notify,
+    };
+    let vrrp = vrrp::vrrp(raw.vrrp, &root.key("vrrp"), &vrrp_cx, p);
     Config {
         agent,
         interfaces: interfaces.list,
         pools: pools.list,
         services,
         health,
-        notify: notify::notify(raw.notify, &root.key("notify"), p),
+        notify,
+        vrrp,
+        proxy,
+        frontends,
+    }
+}
+
+/// A pool that no service or frontend names serves nothing.
+fn warn_unused_pools(
+    pools: &pool::Pools,
+    services: &HashSet<String>,
+    frontends: &[crate::proxy::FrontendConfig],
+    p: &mut Problems,
+) {
+    for pool in &pools.list {
+        let used = services.contains(&pool.name)
+            || frontends
+                .iter()
+                .any(|f| f.pools().contains(&pool.name.as_str()));
+        if !used && let Some((at, _)) = pools.at.get(&pool.name) {
+            p.warning_at_key(
+                at,
+                format!("pool `{}` is used by no service or frontend", pool.name),
+            );
+        }
     }
 }
 
@@ -172,22 +199,7 @@ fn agent(raw: Option<RawAgent>, at: &YamlPath, p: &mut Problems) -> AgentConfig 
     let api_token_file = raw
         .api_token_file
         .map(|f| path(Some(f), "api_token_file", PathBuf::new(), p));
-    let api_listen_written = raw.api_listen.is_some();
-    let api_listen = raw
-        .api_listen
-        .and_then(|s| socket_addr(&s, &at.key("api_listen"), p));
-    if api_listen.is_some() && api_token_file.is_none() {
-        p.error_at_key(
-            &at.key("api_listen"),
-            "api_listen requires api_token_file: the TCP API is never unauthenticated",
-        );
-    }
-    if !api_listen_written && api_token_file.is_some() {
-        p.warning_at_key(
-            &at.key("api_token_file"),
-            "api_token_file is unused without api_listen",
-        );
-    }
+    let api_listen = api_listen(raw.api_listen, api_token_file.is_some(), at, p);
     let metrics_listen = match raw.metrics_listen {
         None => d.metrics_listen,
         Some(None) => None,
@@ -205,27 +217,26 @@ fn agent(raw: Option<RawAgent>, at: &YamlPath, p: &mut Problems) -> AgentConfig 
             )
         })
         .unwrap_or(d.flow_table_size);
-    let flow_idle_timeout = match raw.flow_idle_timeout {
-        Some(t) if t.0 < MIN_FLOW_IDLE_TIMEOUT => {
+    let flow_idle_timeout = raw.flow_idle_timeout.map_or(d.flow_idle_timeout, |t| {
+        if t.0 < MIN_FLOW_IDLE_TIMEOUT {
             p.error(
                 &at.key("flow_idle_timeout"),
                 "flow_idle_timeout must be at least 1s (flow timestamps have 1 s granularity)",
             );
-            d.flow_idle_timeout
+            return d.flow_idle_timeout;
         }
-        Some(t) => t.0,
-        None => d.flow_idle_timeout,
-    };
-    let log_level = match raw.log_level {
-        Some(LogLevel::Off) => {
-            p.error(
-                &at.key("log_level"),
-                "log_level cannot be `off`; `error` is the quietest",
-            );
-            d.log_level
-        }
-        l => l.unwrap_or(d.log_level),
-    };
+        t.0
+    });
+    if raw.log_level == Some(LogLevel::Off) {
+        p.error(
+            &at.key("log_level"),
+            "log_level cannot be `off`; `error` is the quietest",
+        );
+    }
+    let log_level = raw
+        .log_level
+        .filter(|l| *l != LogLevel::Off)
+        .unwrap_or(d.log_level);
     AgentConfig {
         bpffs,
         state_dir,
@@ -238,6 +249,29 @@ fn agent(raw: Option<RawAgent>, at: &YamlPath, p: &mut Problems) -> AgentConfig 
         ebpf_log: raw.ebpf_log.unwrap_or(d.ebpf_log),
         log_level,
     }
+}
+
+/// `api_listen`, which needs `api_token_file`: the TCP API is never open.
+fn api_listen(
+    raw: Option<String>,
+    has_token: bool,
+    at: &YamlPath,
+    p: &mut Problems,
+) -> Option<SocketAddr> {
+    if raw.is_none() && has_token {
+        p.warning_at_key(
+            &at.key("api_token_file"),
+            "api_token_file is unused without api_listen",
+        );
+    }
+    let listen = socket_addr(&raw?, &at.key("api_listen"), p)?;
+    if !has_token {
+        p.error_at_key(
+            &at.key("api_listen"),
+            "api_listen requires api_token_file: the TCP API is never unauthenticated",
+        );
+    }
+    Some(listen)
 }
 
 /// The interfaces that parsed, for backends' `interface:` references.

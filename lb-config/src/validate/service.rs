@@ -3,6 +3,7 @@
 //! and between a service and the backends of its pool.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use lb_common::consts::MAX_RING_SIZE;
 use lb_common::ring_size::is_prime;
@@ -74,24 +75,7 @@ fn service(
     pools: &Pools,
     p: &mut Problems,
 ) -> (Identity<ServiceKey>, Option<ServiceConfig>) {
-    let address = match &raw.address {
-        None => {
-            if !broken.contains("address") {
-                p.error(at, "missing required key `address`");
-            }
-            None
-        }
-        Some(s) => match address(s, "service", &at.key("address"), p) {
-            Some(ip) => match rules::check_service_address(ip) {
-                Ok(()) => Some(ip),
-                Err(why) => {
-                    p.error(&at.key("address"), why);
-                    None
-                }
-            },
-            None => None,
-        },
-    };
+    let address = service_address(raw.address.as_deref(), broken, at, p);
     let port = match raw.port {
         None => {
             if !broken.contains("port") {
@@ -102,23 +86,7 @@ fn service(
         Some(n) => in_range(n, 0..=u16::MAX, "port", &at.key("port"), p),
     };
     let protocol = raw.protocol.unwrap_or(Protocol::Tcp);
-    let mode = match raw.mode.as_deref() {
-        None | Some("dr") => Some(Mode::Dr),
-        Some(m @ ("tunnel" | "nat")) => {
-            p.error(
-                &at.key("mode"),
-                format!("mode `{m}` is not supported yet (only `dr`)"),
-            );
-            None
-        }
-        Some(m) => {
-            p.error(
-                &at.key("mode"),
-                format!("unknown variant `{m}`, expected `dr`"),
-            );
-            None
-        }
-    };
+    let mode = mode(raw.mode.as_deref(), &at.key("mode"), p);
     let ring_size = ring_size(raw.ring_size, &at.key("ring_size"), p);
     // A dropped `protocol` would read as the default: no key then.
     let key = address
@@ -167,6 +135,41 @@ fn service(
     (id, svc)
 }
 
+/// The service's `address:`, which must be one a VIP can have.
+fn service_address(
+    raw: Option<&str>,
+    broken: &Broken,
+    at: &YamlPath,
+    p: &mut Problems,
+) -> Option<IpAddr> {
+    let Some(s) = raw else {
+        if !broken.contains("address") {
+            p.error(at, "missing required key `address`");
+        }
+        return None;
+    };
+    let ip = address(s, "service", &at.key("address"), p)?;
+    rules::check_service_address(ip)
+        .map_err(|why| p.error(&at.key("address"), why))
+        .ok()
+        .map(|()| ip)
+}
+
+/// The forwarding `mode:`; only direct routing exists.
+fn mode(raw: Option<&str>, at: &YamlPath, p: &mut Problems) -> Option<Mode> {
+    match raw {
+        None | Some("dr") => Some(Mode::Dr),
+        Some(m @ ("tunnel" | "nat")) => {
+            p.error(at, format!("mode `{m}` is not supported yet (only `dr`)"));
+            None
+        }
+        Some(m) => {
+            p.error(at, format!("unknown variant `{m}`, expected `dr`"));
+            None
+        }
+    }
+}
+
 /// `pool:`: required, and the name of a pool (when every pool parsed, so an
 /// unknown name is not a broken one).
 fn pool_ref(
@@ -185,20 +188,9 @@ fn pool_ref(
         }
         return None;
     };
-    if pools.at.contains_key(&name) {
-        return Some(name);
-    }
-    if pools.complete {
-        let mut known: Vec<&str> = pools.list.iter().map(|x| x.name.as_str()).collect();
-        known.sort_unstable();
-        let known = if known.is_empty() {
-            "no pools are defined".to_owned()
-        } else {
-            format!("pools: {}", known.join(", "))
-        };
-        p.error(&at.key("pool"), format!("unknown pool `{name}` ({known})"));
-    }
-    None
+    pools
+        .check_ref(&name, |why| p.error(&at.key("pool"), why))
+        .then_some(name)
 }
 
 /// What the service asks of its pool's backends, reported at each backend;
