@@ -1,7 +1,8 @@
 //! What control operations cost at 1,000 VIPs, through the real reconciler
 //! and data path: a cold start creates every ring in one outer-map update
-//! (one grace period), a backend state change makes none and answers within
-//! the 5 ms budget, and removing every VIP frees every ring in one more.
+//! (one grace period), a backend state change makes none and writes just its
+//! two entries, and removing every VIP frees every ring in
+//! one more. The times are printed; `cargo xtask bench control` measures them.
 //! Needs root.
 
 use std::{
@@ -114,9 +115,5 @@ fn a_thousand_vips_cost_one_grace_period_and_a_drain_none() {
         "cold start of {n} VIPs {cold:?}; drain/undrain at M={DEFAULT_RING_SIZE} median \
          {drain:?} ({times:?}); removal of all {removal:?}; {} grace periods",
         dp.grace_periods()
-    );
-    assert!(
-        drain <= Duration::from_millis(5),
-        "a backend state change within 5 ms: {times:?}"
     );
 }
