@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn one_row_per_line() {
-        let e = r#"{"seq":3,"time_ms":1700000000123,"type":"backend_state","pool":"web","backend":"b2","from":"up","to":"drain","cause":"operator","reason":"drained by an operator"}"#;
+        let e = r#"{"seq":3,"time_ms":1700000000123,"type":"backend_state","pool":"web","backend":"b2","address":"10.0.0.2","port":null,"from":"up","to":"drain","cause":"operator","reason":"drained by an operator"}"#;
         assert_eq!(
             render(e),
             "2023-11-14T22:13:20.123Z  backend_state    backend web/b2 up -> drain: drained by an operator"
