@@ -16,8 +16,13 @@ pub const EBPF_TARGET_DIR: &str = "target/ebpf";
 /// `cargo` (the default toolchain) in the workspace root, with [`cargo_env_path`].
 pub fn host() -> Result<Command> {
     let mut cmd = Command::new("cargo");
+    // `cargo xtask` sets CARGO_MANIFEST_DIR (xtask's) for us; passed on, it
+    // changes the environment build scripts see, so crates that read it
+    // (ring, ...) would rebuild whenever a plain `cargo build` and an
+    // xtask build alternate.
     cmd.current_dir(workspace_root())
-        .env("PATH", cargo_env_path()?);
+        .env("PATH", cargo_env_path()?)
+        .env_remove("CARGO_MANIFEST_DIR");
     Ok(cmd)
 }
 
@@ -35,8 +40,13 @@ pub fn ebpf(subcommand: &str) -> Result<Command> {
         env::consts::ARCH,
         Path::new(EBPF_TARGET_DIR),
     );
+    // `cargo xtask` sets CARGO_MANIFEST_DIR (xtask's) for us; passed on, it
+    // changes the environment build scripts see, so crates that read it
+    // (ring, ...) would rebuild whenever a plain `cargo build` and an
+    // xtask build alternate.
     cmd.current_dir(workspace_root())
-        .env("PATH", cargo_env_path()?);
+        .env("PATH", cargo_env_path()?)
+        .env_remove("CARGO_MANIFEST_DIR");
     Ok(cmd)
 }
 
