@@ -9,7 +9,7 @@ use lb_config::DEFAULT_BPFFS;
 use lb_ctl::{
     cli::{
         self, Exit, Output, backend::BackendCommand, block_on, pool::PoolCommand,
-        service::ServiceCommand,
+        service::ServiceCommand, vrrp::VrrpCommand,
     },
     netns,
 };
@@ -105,6 +105,9 @@ enum Command {
         #[arg(long, default_value = DEFAULT_BPFFS)]
         bpffs: PathBuf,
     },
+    /// VRRP instances (keepalived's vrrp_instance): status; release their addresses.
+    #[command(subcommand)]
+    Vrrp(VrrpCommand),
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -113,6 +116,21 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Check this host for what lb needs and what is in its way, each problem with its fix.
+    ///
+    /// Kernel, BTF, bpffs, each interface's XDP support and attached program,
+    /// rp_filter, memory, keepalived and HAProxy, sockets on lb's addresses, a
+    /// second data-path writer; the commands direct-routing backends need.
+    /// Exit status 0: no problem (warnings allowed); 1: a problem; 2: the
+    /// configuration is unusable.
+    Doctor {
+        /// The configuration to check the host against.
+        #[arg(short, long, default_value = "/etc/lb/lb.yaml")]
+        config: PathBuf,
+    },
+    /// Write the manual pages (lb-ctl.8 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -178,11 +196,17 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => block_on(cli::explain::run(&client, out, &service, &who)),
         Command::Events { follow } => block_on(cli::events::run(&client, out, follow)),
         Command::Reload => block_on(cli::reload::run(&client, out)),
+        Command::Vrrp(cmd) => cli::vrrp::run(cmd, &client, out),
         Command::Apply { config } => cli::apply::run(&config, out),
         Command::Teardown { bpffs } => cli::teardown::run(&client, &bpffs, out),
         Command::Config(ConfigCommand::Check { file }) => Ok(cli::config_check::run(&file, out)),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", lb_config::DEFAULTS_DOC);
+            Ok(Exit::Ok)
+        }
+        Command::Doctor { config } => Ok(cli::doctor::run(&config, out)),
+        Command::Manpages { dir } => {
+            cli::manpages::write_all(Cli::command(), &dir)?;
             Ok(Exit::Ok)
         }
         Command::Completions { shell } => {

@@ -5,6 +5,7 @@ mod build_ebpf;
 mod cargo;
 mod demo;
 mod lab;
+mod package;
 mod packages;
 mod process;
 mod rig;
@@ -38,6 +39,8 @@ enum Task {
     Bench(bench::Bench),
     /// Create or remove the test rig's network namespaces by hand.
     Rig(rig::Rig),
+    /// Build the Debian package (target/debian/lb_<version>_<arch>.deb).
+    Package(package::Package),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Task::Demo(args) => demo::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Rig(args) => rig::run(&args),
+        Task::Package(args) => package::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

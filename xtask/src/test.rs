@@ -9,9 +9,10 @@ use std::{
 use anyhow::{Result, bail};
 
 use crate::{
-    cargo, packages,
+    cargo, package, packages,
     process::{self, is_root, say},
     toolchain::{self, NIGHTLY},
+    workspace_root,
 };
 
 #[derive(clap::Args)]
@@ -65,6 +66,12 @@ pub fn run(args: &Test) -> Result<()> {
             "building the lb-ctl binary the agent tests run",
             cargo::host()?.args(["build", "-p", "lb-ctl", "--bin", "lb-ctl"]),
         )
+    })?;
+    // tests/tests/package.rs installs this package in a throwaway root. The
+    // debug build just made: packaging it takes seconds, a release build minutes.
+    steps.run("package (debug)", || {
+        let out = workspace_root().join(package::Profile::Debug.default_out_dir());
+        package::build(package::Profile::Debug, &out).map(drop)
     })?;
     steps.run("tests", || {
         process::run(

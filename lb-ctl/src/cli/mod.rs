@@ -14,9 +14,11 @@ pub mod apply;
 pub mod backend;
 pub mod change;
 pub mod config_check;
+pub mod doctor;
 pub mod drain;
 pub mod events;
 pub mod explain;
+pub mod manpages;
 pub mod pool;
 pub mod reload;
 pub mod service;
@@ -24,6 +26,7 @@ pub mod stats;
 pub mod status;
 pub mod table;
 pub mod teardown;
+pub mod vrrp;
 
 use std::{future::Future, path::PathBuf, process::ExitCode};
 
