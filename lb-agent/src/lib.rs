@@ -11,4 +11,7 @@ pub mod http;
 pub mod loader;
 pub mod metrics;
 pub mod neigh;
+pub mod notify;
+pub mod proxy;
 pub mod state;
+pub mod vrrp;

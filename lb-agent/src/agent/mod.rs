@@ -78,8 +78,11 @@ pub fn run(config_path: &Path) -> Result<Outcome> {
     for w in &checked.warnings {
         tracing::warn!("{w}");
     }
+    crate::vrrp::prefork(&checked.config);
+    // The L7 proxy runs here too: a worker per core.
+    let workers = thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .thread_name("lb-agent")
         .enable_all()
         .build()
@@ -105,7 +108,11 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
     }
     let events = EventBus::new();
     tokio::spawn(crate::events::log(events.subscribe()));
+    crate::notify::start(&events, config_path, &cfg);
     let running = start_reconciler(config_path, &cfg, dp, &events).await?;
+    // Only now: a node that became master before its data path served the
+    // configured services would take the VIP and refuse its traffic.
+    let vrrp = crate::vrrp::start(&events, &cfg);
     events.publish(EventKind::AgentStarted {
         version: env!("CARGO_PKG_VERSION").into(),
         adopted,
@@ -130,8 +137,10 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
 
     notify::stopping();
     events.publish(EventKind::AgentStopping);
+    vrrp.stop().await;
     let _ = shutdown_tx.send(true);
     let _ = running.to.send(Msg::Shutdown);
+    running.proxy.stop().await;
     let worker = running.worker;
     let joined = tokio::task::spawn_blocking(move || worker.join()).await;
     if !matches!(joined, Ok(Ok(()))) {
@@ -152,6 +161,7 @@ struct Running {
     worker: thread::JoinHandle<()>,
     to: mpsc::Sender<Msg>,
     stopped: watch::Receiver<bool>,
+    proxy: crate::proxy::Running,
 }
 
 /// Reads the runtime overrides, resolves every backend's next hop, makes
@@ -166,6 +176,10 @@ async fn start_reconciler(
     let state_path = cfg.agent.state_dir.join(state::FILE_NAME);
     let overrides = state::load(&state_path)
         .with_context(|| format!("reading runtime overrides {}", state_path.display()))?;
+    // The proxy binds before READY: a frontend that cannot listen fails the start.
+    let (feed, proxy) = crate::proxy::start(cfg, &state::effective(cfg, &overrides).pools)
+        .await
+        .context("starting the L7 proxy")?;
     let (to, inbox) = mpsc::channel::<Msg>();
     let (resolve_tx, resolve_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(neighbours::resolver(resolve_rx, to.clone()));
@@ -194,11 +208,14 @@ async fn start_reconciler(
         config_path: config_path.to_owned(),
         file: cfg.clone(),
         overrides,
+        writer: state::Writer::spawn(state_path.clone())
+            .context("starting the runtime-overrides writer")?,
         state_path,
         resolve: resolve_tx,
         resolved,
         events: events.clone(),
         checks,
+        proxy: feed,
     })?;
     let writes = reconciler
         .start()
@@ -221,6 +238,7 @@ async fn start_reconciler(
         worker,
         to,
         stopped,
+        proxy,
     })
 }
 

@@ -8,8 +8,11 @@
 
 mod encode;
 mod events;
+mod notify;
+mod proxy;
 #[cfg(test)]
 mod tests;
+mod vrrp;
 
 use lb_api::types::{BackendState, BackendStatus, Counters, Stats, Status};
 use lb_common::consts::Reason;
@@ -53,6 +56,11 @@ pub fn render(status: &Status, stats: &Stats, events: &Counts, build: &BuildInfo
     families.extend(reloads(status));
     families.extend(checks(status, stats));
     families.extend(event_families(events));
+    families.extend(notify::families(&crate::notify::COUNTERS.snapshot()));
+    families.extend(vrrp::families(&crate::vrrp::snapshot()));
+    if let Some(stats) = crate::proxy::stats() {
+        families.extend(proxy::families(&stats));
+    }
     text(families)
 }
 

@@ -164,6 +164,7 @@ fn file_pool(fp: &PoolConfig, ov: &Overrides, prov: &mut PoolProvenance) -> Pool
         check: fp.check.clone(),
         notify_up: fp.notify_up.clone(),
         notify_down: fp.notify_down.clone(),
+        proxy: fp.proxy.clone(),
     };
     for fb in &fp.backends {
         if removed.is_some_and(|r| r.contains(&fb.name)) {
@@ -225,6 +226,10 @@ impl Effective {
             pools: self.pools.clone(),
             services: self.services.clone(),
             health: file.health.clone(),
+            notify: file.notify.clone(),
+            vrrp: file.vrrp.clone(),
+            proxy: file.proxy.clone(),
+            frontends: file.frontends.clone(),
         }
     }
 

@@ -338,7 +338,7 @@ pub fn add_pool(
     req: &AddPool,
 ) -> Result<Touched, ApiError> {
     let c = Change { ov, file, eff };
-    let want = pool_from_request(req)?;
+    let want = pool_from_request(req, &file.proxy.defaults.pool)?;
     check_new_pool(file, &want)?;
     let mut next = c.ov.clone();
     if let Some(fp) = file.pool(&want.name)

@@ -6,7 +6,7 @@
 use lb_api::types::{AddBackend, AddPool, AddService, ApiError};
 use lb_config::{
     AdminState, BackendConfig, DEFAULT_WEIGHT, HashMode, MacAddr, Mode, PoolConfig, Protocol,
-    RingSize, ServiceConfig, ServiceKey,
+    RingSize, ServiceConfig, ServiceKey, proxy::PoolL7,
 };
 
 /// The service a request asks for, with the file's defaults for unset
@@ -32,12 +32,14 @@ pub(super) fn service_from_request(req: &AddService) -> ServiceConfig {
     }
 }
 
-/// The pool a request asks for.
-pub(super) fn pool_from_request(req: &AddPool) -> Result<PoolConfig, ApiError> {
+/// The pool a request asks for; its L7 settings are `proxy.defaults`'
+/// (`l7`), as for a file pool that sets none.
+pub(super) fn pool_from_request(req: &AddPool, l7: &PoolL7) -> Result<PoolConfig, ApiError> {
     Ok(PoolConfig {
         check: req.check.clone(),
         notify_up: None,
         notify_down: None,
+        proxy: l7.clone(),
         name: req.name.clone(),
         backends: req
             .backends
@@ -67,6 +69,7 @@ pub(super) fn backend_from_request(req: &AddBackend) -> Result<BackendConfig, Ap
         interface: req.interface.clone(),
         mac,
         check: req.check.clone().unwrap_or_default(),
+        proxy: Default::default(),
     })
 }
 

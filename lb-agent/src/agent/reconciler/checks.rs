@@ -11,18 +11,20 @@ use lb_common::{abi::Addr, consts::state};
 use lb_config::{BackendConfig, PoolConfig, check::CheckConfig};
 
 use super::{Reconciler, sync::Scope};
-use crate::health::{Aim, Change, Target};
+use crate::health::{self, Aim, Change, Target};
 
 impl Reconciler {
     /// Gives every checked backend its check (start, reload).
     pub(super) fn check_all(&mut self) {
         let targets = self.check_targets(self.eff.pools.iter());
+        health::via::retain(None, &targets);
         self.checks.set(None, targets);
     }
 
     /// Brings the checks of `pools` in line with the configuration in effect.
     pub(super) fn check_pools(&mut self, pools: &BTreeSet<String>) {
         let targets = self.check_targets(self.eff.pools.iter().filter(|p| pools.contains(&p.name)));
+        health::via::retain(Some(pools), &targets);
         self.checks.set(Some(pools), targets);
     }
 
@@ -86,7 +88,13 @@ impl Reconciler {
             target: SocketAddr::new(address, port.unwrap_or(0)),
             pool: p.name.clone(),
             backend: b.name.clone(),
-            mark: None,
+            mark: via.and_then(|s| {
+                let detour = health::via::Detour {
+                    service: s.address,
+                    backend: b.address,
+                };
+                health::via::mark(&p.name, &b.name, detour)
+            }),
         })
     }
 

@@ -72,12 +72,16 @@ pub struct Start {
     pub file: Config,
     pub overrides: Overrides,
     pub state_path: PathBuf,
+    /// Persists `overrides` after each runtime change.
+    pub writer: state::Writer,
     pub resolve: UnboundedSender<Vec<Target>>,
     /// Next hops resolved before the first reconcile.
     pub resolved: NextHops,
     pub events: EventBus,
     /// The health checks, not yet given any target.
     pub checks: health::Checks,
+    /// Where the L7 proxy learns of reloads and backend state changes.
+    pub proxy: crate::proxy::Feed,
 }
 
 pub struct Reconciler {
@@ -91,11 +95,13 @@ pub struct Reconciler {
     file: Config,
     overrides: Overrides,
     state_path: PathBuf,
+    writer: state::Writer,
     eff: Effective,
     next_hops: NextHops,
     /// Backends whose check holds them down.
     unhealthy: Unhealthy,
     checks: health::Checks,
+    proxy: crate::proxy::Feed,
     resolve: UnboundedSender<Vec<Target>>,
     pending: Vec<Pending>,
     reloads: ReloadInfo,
@@ -144,10 +150,12 @@ impl Reconciler {
             file: s.file,
             overrides: s.overrides,
             state_path: s.state_path,
+            writer: s.writer,
             eff,
             next_hops,
             unhealthy: Unhealthy::new(),
             checks: s.checks,
+            proxy: s.proxy,
             resolve: s.resolve,
             pending: Vec::new(),
             reloads: ReloadInfo::default(),
@@ -209,6 +217,8 @@ impl Reconciler {
                 self.tick(ticks.is_multiple_of(RETRY_EVERY));
             }
         }
+        // A stopped agent loses no runtime change.
+        self.writer.finish();
         done();
     }
 

@@ -81,6 +81,9 @@ impl Reconciler {
         let desired_before = self.desired_by_service();
         self.file = file;
         self.eff = eff;
+        // Pools first: frontends of the new file may route to new pools.
+        self.proxy.pools(&self.eff.pools, &self.unhealthy);
+        self.proxy.config(&self.file);
         warnings.extend(
             self.eff
                 .orphans(&self.file, &self.overrides)

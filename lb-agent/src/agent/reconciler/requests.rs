@@ -154,10 +154,7 @@ impl Reconciler {
                 return;
             }
         };
-        if let Err(e) = state::save(&self.state_path, &self.overrides) {
-            // Keep going: the change is in effect, but say it will not survive.
-            tracing::error!(error = %e, "persisting runtime overrides");
-        }
+        self.writer.save(self.overrides.clone());
         let before = Names::of(&self.eff, Some(&touched));
         self.refresh(&touched);
         self.publish_structure(&before, Some(&touched), Source::Runtime);
