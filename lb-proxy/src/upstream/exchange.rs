@@ -103,6 +103,20 @@ impl Finish {
     }
 }
 
+/// Closes a server connection that is not kept, after the response in
+/// hand has gone to the client: the close (a FIN the server must handle)
+/// stays off the response's path, as HAProxy orders it. The task runs once
+/// the current one yields, which is after its writes to the client.
+/// Outside a runtime (a body dropped at shutdown) it closes at once.
+pub(crate) fn close_later(conn: ServerConn) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            tokio::task::yield_now().await;
+            drop(conn);
+        });
+    }
+}
+
 /// Why an attempt failed.
 #[derive(Debug)]
 pub(crate) enum Failed {

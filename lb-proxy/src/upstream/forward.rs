@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode, Version};
 use super::body::{RequestBody, ResponseBody, ToServer};
 use super::choose::{Answered, Persisted};
 use super::counters::Counters;
-use super::exchange::{Exchanged, Failed, Finish, Slot, attempt};
+use super::exchange::{Exchanged, Failed, Finish, Slot, attempt, close_later};
 use super::from_server::FromServer;
 use super::response::Framing;
 use super::select::{Failure, Selector};
@@ -173,7 +173,12 @@ impl Run<'_> {
         let keep = head.reusable && !self.close;
         let finish = Finish::new(slot);
         if head.framing == Framing::Empty {
-            finish.done(0, keep.then_some(conn));
+            if keep {
+                finish.done(0, Some(conn));
+            } else {
+                finish.done(0, None);
+                close_later(conn);
+            }
             return Response::from_parts(parts, ResponseBody::empty());
         }
         let timeout = self.select.inner.settings.server;

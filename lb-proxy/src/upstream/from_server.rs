@@ -15,7 +15,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use super::body::{BodyError, Inactivity};
 use super::conn::ServerConn;
-use super::exchange::Finish;
+use super::exchange::{Finish, close_later};
 use super::response::Framing;
 use crate::front::chunked::{Decoder, Step};
 
@@ -83,12 +83,16 @@ impl FromServer {
     /// The body ended (`complete`) or failed: the connection back to the
     /// idle set or closed, the slot given back.
     fn end(&mut self, complete: bool) {
-        let conn = self
-            .conn
-            .take()
-            .filter(|c| complete && self.keep && c.buf.is_empty());
+        let conn = self.conn.take();
+        let reusable = complete && self.keep && conn.as_ref().is_some_and(|c| c.buf.is_empty());
+        let (kept, closed) = if reusable { (conn, None) } else { (None, conn) };
         if let Some(finish) = self.finish.take() {
-            finish.done(self.bytes, conn);
+            finish.done(self.bytes, kept);
+        }
+        // A body that failed or was dropped closes now; one read whole
+        // closes after its last bytes reached the client.
+        if let Some(conn) = closed.filter(|_| complete) {
+            close_later(conn);
         }
     }
 
