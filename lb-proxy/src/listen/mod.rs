@@ -31,7 +31,9 @@ const MIN_BACKLOG: u32 = 1024;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Opens a listening socket for `bind`, with `SO_REUSEADDR` and
-/// `SO_REUSEPORT`, and `IPV6_V6ONLY` as the bind says.
+/// `SO_REUSEPORT`, `IPV6_V6ONLY` as the bind says, and `IP_FREEBIND`: a
+/// frontend on a VRRP address listens on a backup too, where the address
+/// is not (yet) local, and serves as soon as this node becomes master.
 pub fn open(bind: &Bind, backlog: u32) -> io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(bind.addr),
@@ -42,6 +44,9 @@ pub fn open(bind: &Bind, backlog: u32) -> io::Result<TcpListener> {
     socket.set_reuse_port(true)?;
     if bind.addr.is_ipv6() {
         socket.set_only_v6(bind.v6only)?;
+        socket.set_freebind_v6(true)?;
+    } else {
+        socket.set_freebind_v4(true)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&bind.addr.into())?;
@@ -263,5 +268,21 @@ mod tests {
         assert_eq!(second.local_addr().unwrap(), addr);
         // A plain socket without SO_REUSEPORT cannot.
         assert!(std::net::TcpListener::bind(addr).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_address_this_host_does_not_hold_yet_can_be_bound() {
+        // A VRRP backup's frontend: the VIP arrives when it becomes master.
+        for addr in ["192.0.2.77:0", "[2001:db8::77]:0"] {
+            assert!(
+                std::net::TcpListener::bind(addr).is_err(),
+                "{addr} is not local"
+            );
+            let l = open(&bind(addr, addr.starts_with('[')), 10).expect(addr);
+            assert_eq!(
+                l.local_addr().unwrap().ip(),
+                addr.parse::<SocketAddr>().unwrap().ip()
+            );
+        }
     }
 }
