@@ -7,3 +7,4 @@ pub mod event_stream;
 pub mod events;
 pub mod paths;
 pub mod types;
+pub mod vrrp;

@@ -39,6 +39,8 @@ pub enum Route {
     BackendState(String, String),
     BackendWeight(String, String),
     Flows(String, String),
+    /// VRRP instances (`lb_api::vrrp::VrrpStatus`).
+    Vrrp,
 }
 
 impl Route {
@@ -66,6 +68,7 @@ impl Route {
             Route::BackendState(p, b) => vec!["pools", p, "backends", b, "state"],
             Route::BackendWeight(p, b) => vec!["pools", p, "backends", b, "weight"],
             Route::Flows(p, b) => vec!["pools", p, "backends", b, "flows"],
+            Route::Vrrp => vec!["vrrp"],
         }
     }
 
@@ -105,6 +108,7 @@ impl Route {
             ["pools", p, "backends", b, "state"] => Route::BackendState(own(p), own(b)),
             ["pools", p, "backends", b, "weight"] => Route::BackendWeight(own(p), own(b)),
             ["pools", p, "backends", b, "flows"] => Route::Flows(own(p), own(b)),
+            ["vrrp"] => Route::Vrrp,
             _ => return None,
         })
     }
@@ -252,6 +256,7 @@ mod tests {
             Route::BackendState(p(), "b1".into()),
             Route::BackendWeight(p(), "b1".into()),
             Route::Flows(p(), "10.0.1.1".into()),
+            Route::Vrrp,
         ]
     }
 

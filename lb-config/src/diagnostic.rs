@@ -127,6 +127,36 @@ impl<'a> Problems<'a> {
         self.push(Severity::Warning, path, Spot::Key, message.into());
     }
 
+    /// An error about `word`, found `offset` bytes into the string at `path`
+    /// (at the word's column when the file shows it as written).
+    pub fn error_in(
+        &mut self,
+        path: &YamlPath,
+        offset: usize,
+        word: &str,
+        message: impl Into<String>,
+    ) {
+        self.push_word(Severity::Error, path, (offset, word), message.into());
+    }
+
+    /// A warning about `word` inside the string at `path`, as [`Self::error_in`].
+    pub fn warning_in(
+        &mut self,
+        path: &YamlPath,
+        offset: usize,
+        word: &str,
+        message: impl Into<String>,
+    ) {
+        self.push_word(Severity::Warning, path, (offset, word), message.into());
+    }
+
+    /// `file:line:col` of `word` inside the string at `path`, for models
+    /// that say where they come from.
+    pub fn place_of(&self, path: &YamlPath, offset: usize, word: &str) -> String {
+        let pos = self.positions.locate_word(path, offset, word);
+        format!("{}:{}:{}", self.file, pos.line, pos.col)
+    }
+
     /// A problem at an explicit position (syntax errors come with their own).
     pub fn push_at(&mut self, pos: Pos, path: &YamlPath, message: impl Into<String>) {
         self.list
@@ -147,6 +177,18 @@ impl<'a> Problems<'a> {
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.list.sort_by_key(|d| (d.line, d.col));
         self.list
+    }
+
+    fn push_word(
+        &mut self,
+        severity: Severity,
+        path: &YamlPath,
+        (offset, word): (usize, &str),
+        message: String,
+    ) {
+        let pos = self.positions.locate_word(path, offset, word);
+        self.list
+            .push(self.diagnostic(severity, pos, path, message));
     }
 
     fn push(&mut self, severity: Severity, path: &YamlPath, spot: Spot, message: String) {

@@ -16,9 +16,11 @@ pub mod duration;
 mod model;
 pub mod notify;
 mod positions;
+pub mod proxy;
 mod raw;
 pub mod rules;
 mod validate;
+pub mod vrrp;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::check::{BackendCheck, CheckConfig, HealthConfig};
 use crate::notify::NotifyConfig;
+use crate::proxy::{BackendL7, FrontendConfig, PoolL7, ProxyConfig};
+use crate::vrrp::VrrpConfig;
 
 /// Every key, its default and its allowed values, as a commented YAML file that
 /// `lb-ctl config defaults` can print. It parses into the defaults (a test checks).
@@ -66,6 +68,12 @@ pub struct Config {
     pub health: HealthConfig,
     /// E-mail, webhook and scripts fed by the agent's events (`notify:`).
     pub notify: NotifyConfig,
+    /// VRRP instances owning the VIPs (`vrrp:`, keepalived's `vrrp_instance`).
+    pub vrrp: VrrpConfig,
+    /// The L7 proxy's limits and defaults (`proxy:`).
+    pub proxy: ProxyConfig,
+    /// L7 frontends (`frontends:`, HAProxy `frontend`), in file order.
+    pub frontends: Vec<FrontendConfig>,
 }
 
 impl Config {
@@ -154,6 +162,10 @@ pub struct PoolConfig {
     /// Run when one of its backends leaves `up` (keepalived `notify_down`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_down: Option<Vec<String>>,
+    /// How frontends using it balance, persist and retry (HAProxy `backend`
+    /// lines); `proxy.defaults` for what the file leaves out.
+    #[serde(default, skip_serializing_if = "PoolL7::is_default")]
+    pub proxy: PoolL7,
 }
 
 impl PoolConfig {
@@ -356,6 +368,9 @@ pub struct BackendConfig {
     /// Its own check settings (off, or another port or address).
     #[serde(default, skip_serializing_if = "BackendCheck::is_default")]
     pub check: BackendCheck,
+    /// Its cookie value and `maxconn` for the L7 proxy.
+    #[serde(default, skip_serializing_if = "BackendL7::is_default")]
+    pub proxy: BackendL7,
 }
 
 impl BackendConfig {
@@ -419,6 +434,7 @@ macro_rules! spelled_enum {
         }
     };
 }
+pub(crate) use spelled_enum;
 
 spelled_enum! {
     /// Transport protocol of a VIP.

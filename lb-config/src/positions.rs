@@ -110,6 +110,8 @@ pub struct Positions {
     nodes: HashMap<YamlPath, Node>,
     /// Keys that occur twice in one mapping: (path of the second, its key position).
     duplicates: Vec<(YamlPath, Pos)>,
+    /// The text's lines, to place a word inside a string value.
+    lines: Vec<String>,
 }
 
 impl Positions {
@@ -119,7 +121,33 @@ impl Positions {
         let mut builder = Builder::default();
         // A syntax error is reported from serde_yaml's own parse; ignore it here.
         let _ = Parser::new_from_str(text).load(&mut builder, false);
+        builder.positions.lines = text.lines().map(str::to_owned).collect();
         builder.positions
+    }
+
+    /// Where `word` is, which starts `offset` bytes into the string value at
+    /// `path` (an ACL line, a rule), when that can be told: the value is
+    /// plain or quoted and `word` is written there on its first line.
+    /// Otherwise (escapes before it, a folded or block scalar) where the
+    /// value starts.
+    pub fn locate_word(&self, path: &YamlPath, offset: usize, word: &str) -> Pos {
+        let start = self.locate(path, Spot::Value);
+        let Some(line) = self.lines.get(start.line.wrapping_sub(1)) else {
+            return start;
+        };
+        let Some((at, _)) = line.char_indices().nth(start.col - 1) else {
+            return start;
+        };
+        let value = &line[at..];
+        let quote = usize::from(value.starts_with(['"', '\'']));
+        let body = &value[quote..];
+        match (body.get(offset..), body.get(..offset)) {
+            (Some(rest), Some(before)) if !word.is_empty() && rest.starts_with(word) => Pos {
+                line: start.line,
+                col: start.col + quote + before.chars().count(),
+            },
+            _ => start,
+        }
     }
 
     /// Where to report a problem about `path`: its key or its value, or failing

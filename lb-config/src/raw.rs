@@ -19,9 +19,8 @@ use super::diagnostic::Problems;
 use super::duration::DurationText;
 use super::model::{HashMode, LogLevel, Protocol, XdpMode};
 use super::positions::{Segment, YamlPath};
-
-/// Top-level sections reserved for later features: accepted when absent or empty.
-pub(super) const RESERVED: [&str; 2] = ["vrrp", "frontends"];
+use super::proxy::HashType;
+use super::validate::proxy::raw::{RawCookie, RawPoolL7, RawTimeouts, take_pool_l7};
 
 /// The whole document.
 #[derive(Deserialize)]
@@ -36,18 +35,13 @@ pub(super) struct RawConfig {
     pub pools: Option<Value>,
     pub services: Option<Vec<Each<RawService>>>,
     pub health: Option<RawHealth>,
+    /// Checked in `validate::vrrp`, which has the section's raw structs.
     pub vrrp: Option<Value>,
+    /// Checked in `validate::proxy`, which has the L7 sections' raw structs.
+    pub proxy: Option<Value>,
     pub frontends: Option<Value>,
     /// Checked in `validate::notify`, which has the section's raw structs.
     pub notify: Option<Value>,
-}
-
-impl RawConfig {
-    /// The reserved sections with their values, in [`RESERVED`] order.
-    pub fn reserved(&self) -> [(&'static str, Option<&Value>); 2] {
-        let [v, f] = RESERVED;
-        [(v, self.vrrp.as_ref()), (f, self.frontends.as_ref())]
-    }
 }
 
 #[derive(Deserialize)]
@@ -81,6 +75,23 @@ pub(super) struct RawPool {
     pub check: Option<RawCheck>,
     pub notify_up: Option<Vec<String>>,
     pub notify_down: Option<Vec<String>>,
+    // The L7 proxy's keys (HAProxy `backend` lines), checked in `validate::proxy`.
+    pub balance: Option<String>,
+    pub hash_type: Option<HashType>,
+    #[serde(default, deserialize_with = "present")]
+    pub cookie: Option<Option<RawCookie>>,
+    pub retries: Option<Int>,
+    pub redispatch: Option<bool>,
+    pub abortonclose: Option<bool>,
+    pub http_server_close: Option<bool>,
+    pub timeout: Option<RawTimeouts>,
+}
+
+impl RawPool {
+    /// Its L7 keys, taken out.
+    pub fn l7(&mut self) -> RawPoolL7 {
+        take_pool_l7!(self)
+    }
 }
 
 /// When checks run: `health:` defaults, or a check's own (the same keys in
@@ -263,6 +274,9 @@ pub(super) struct RawBackend {
     pub interface: Option<String>,
     pub mac: Option<String>,
     pub check: Option<RawBackendCheck>,
+    /// L7: its value of the pool's cookie, and requests in flight at most.
+    pub cookie: Option<String>,
+    pub maxconn: Option<Int>,
 }
 
 /// An integer of any size YAML can write, range-checked in `validate` so that
@@ -290,7 +304,7 @@ impl<'de> de::Deserialize<'de> for Int {
 }
 
 /// `deserialize_with` for keys where `null` means something other than absent.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

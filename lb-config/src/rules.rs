@@ -205,6 +205,30 @@ pub fn check_weight(weight: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// What a frontend needs of each backend of a pool it uses: a port to
+/// connect to (the L7 proxy opens address:port itself; an absent port or 0
+/// means "the client's own port" only to direct routing).
+pub fn backend_fits_frontend(frontend: &str, pool: &str, b: &BackendConfig) -> Result<(), String> {
+    match b.port {
+        Some(port) if port != 0 => Ok(()),
+        _ => Err(format!(
+            "backend `{}` of pool `{pool}` needs a `port`: frontend `{frontend}` connects to \
+             address:port",
+            b.name
+        )),
+    }
+}
+
+/// The backend before backend `j` of `pool` with the same cookie value, if
+/// any: a value names one server.
+pub fn cookie_clash(pool: &PoolConfig, j: usize) -> Option<usize> {
+    let value = pool.backends.get(j)?.proxy.cookie.as_ref()?;
+    pool.backends
+        .iter()
+        .take(j)
+        .position(|b| b.proxy.cookie.as_ref() == Some(value))
+}
+
 /// Two backends of a pool clash when they share a name or an endpoint
 /// (address and port; an absent port is the services' port, so it only
 /// equals another absent port).
@@ -231,6 +255,12 @@ pub fn check_config(c: &Config) -> Vec<String> {
         }
         for (j, b) in pool.backends.iter().enumerate() {
             push(check_backend(c, b));
+            if let Some(k) = cookie_clash(pool, j) {
+                push(Err(format!(
+                    "backends `{}` and `{}` of pool `{}` have the same cookie value",
+                    pool.backends[k].name, b.name, pool.name
+                )));
+            }
             if pool.backends[..j].iter().any(|x| same_backend(x, b)) {
                 push(Err(format!(
                     "backend `{}` ({}) is listed twice in pool `{}`",
@@ -266,6 +296,20 @@ pub fn check_config(c: &Config) -> Vec<String> {
         push(check_ring(svc, pool.backends.len()).map(|_| ()));
     }
     push(check_backend_entries(entries));
+    for f in &c.frontends {
+        for name in f.pools() {
+            match c.pool(name) {
+                None => push(Err(format!(
+                    "frontend `{}` uses pool `{name}`, which does not exist",
+                    f.name
+                ))),
+                Some(pool) => pool
+                    .backends
+                    .iter()
+                    .for_each(|b| push(backend_fits_frontend(&f.name, name, b))),
+            }
+        }
+    }
     if !c.services.is_empty() && c.interfaces.is_empty() {
         push(Err(
             "services need at least one interface for the XDP program".to_owned(),
@@ -323,6 +367,7 @@ mod tests {
             interface: None,
             mac: None,
             check: Default::default(),
+            proxy: Default::default(),
         }
     }
 

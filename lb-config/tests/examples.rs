@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use lb_config::proxy::CookieMode;
 use lb_config::{self as config, AdminState, HashMode, RingSize};
 
 #[test]
@@ -31,4 +32,17 @@ fn example_config_is_valid() {
         pool.backend("web2").map(|b| b.state),
         Some(AdminState::Drain)
     );
+    // The seed's `frontend main`: static files to `static`, the rest to the
+    // web servers, which set the SERVERID cookie.
+    let [main] = &c.frontends[..] else {
+        panic!("one frontend: {:?}", c.frontends)
+    };
+    assert_eq!(main.pools(), ["static", "web_http"]);
+    assert_eq!(main.acls[0].tests.len(), 2);
+    let cookie = c.pool("web_http").and_then(|p| p.proxy.cookie.as_ref());
+    assert_eq!(
+        cookie.map(|c| (c.name.as_str(), c.mode)),
+        Some(("SERVERID", CookieMode::Insert))
+    );
+    assert_eq!(c.proxy.maxconn, 4000);
 }

@@ -36,6 +36,47 @@ pub fn lb_ctl_bin() -> PathBuf {
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// Starts `lb-ctl --netns NETNS -v agent --config CONFIG` with `env`, its
+/// output appended to `log`; returns once `ready` says it answers. If it
+/// exits, or is not ready within 20 s, it is stopped and the error quotes
+/// its log.
+pub fn spawn_agent(
+    netns: &str,
+    config: &Path,
+    log: &Path,
+    env: &[(String, String)],
+    ready: impl Fn() -> bool,
+) -> Result<Child> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let mut child = Command::new(lb_ctl_bin())
+        .args(["--netns", netns, "-v", "agent", "--config"])
+        .arg(config)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::from(out.try_clone()?))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .context("starting lb-ctl agent")?;
+    let text = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = child.try_wait()? {
+            bail!("the agent exited ({st}) at start:\n{}", text());
+        }
+        if ready() {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the agent did not answer within 20 s:\n{}", text());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// An agent process and the files it uses; stops it and tears the data path
 /// down on drop.
 pub struct Agent {
@@ -112,34 +153,11 @@ impl Agent {
 
     /// Starts the agent process (again) with the current config file.
     pub fn spawn(&mut self) -> Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("agent.log"))?;
-        let child = Command::new(lb_ctl_bin())
-            .args(["--netns", &self.netns, "-v", "agent", "--config"])
-            .arg(&self.config)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .context("starting lb-ctl agent")?;
+        let log = self.dir.join("agent.log");
+        let ready = || self.ctl(&["status"]).status.success();
+        let child = spawn_agent(&self.netns, &self.config, &log, &self.env, ready)?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(c) = self.child.as_mut()
-                && let Some(st) = c.try_wait()?
-            {
-                bail!("the agent exited ({st}) at start:\n{}", self.log());
-            }
-            if self.ctl(&["status"]).status.success() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("the agent did not answer within 20 s:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Ok(())
     }
 
     /// The agent's log so far.
@@ -149,12 +167,7 @@ impl Agent {
 
     /// `lb-ctl --socket S ARGS...`.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(lb_ctl_bin())
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running lb-ctl")
+        lb_ctl(&self.socket, args)
     }
 
     /// `lb-ctl -o json ARGS...`, which must succeed.
@@ -261,12 +274,28 @@ impl Drop for Agent {
         if self.child.is_some() {
             let _ = self.stop(libc::SIGTERM);
         }
-        let _ = Command::new(lb_ctl_bin())
-            .args(["teardown", "--bpffs"])
-            .arg(&self.bpffs)
-            .arg("--socket")
-            .arg(self.dir.join("none.sock"))
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_agent_files(&self.bpffs, &self.dir);
     }
+}
+
+/// `lb-ctl --socket SOCKET ARGS...`.
+pub fn lb_ctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(lb_ctl_bin())
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("running lb-ctl")
+}
+
+/// After an agent stopped: its data path (pinned under `bpffs`) torn
+/// down without it, and its directory removed.
+pub fn remove_agent_files(bpffs: &Path, dir: &Path) {
+    let _ = Command::new(lb_ctl_bin())
+        .args(["teardown", "--bpffs"])
+        .arg(bpffs)
+        .arg("--socket")
+        .arg(dir.join("none.sock"))
+        .output();
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,4 +1,5 @@
-//! `cargo xtask bench xdp`: the data path's cost per packet, by DESIGN.md §9.
+//! `cargo xtask bench xdp`: the data path's cost per packet (method in
+//! docs/benchmarks.md).
 //!
 //! `BPF_PROG_TEST_RUN` with repeat = 1 per call (a forwarding program rewrites
 //! its packet, so repeat > 1 would measure rewritten packets), on a pinned CPU,

@@ -17,12 +17,12 @@ use lb_dataplane::{
 
 use crate::lab::{IFNAME, Lab};
 
-/// XDP mode the lab attaches with: native on veth, as DESIGN.md §8 verified.
+/// XDP mode the lab attaches with: native, which veth supports (docs/testing.md).
 pub const MODE: lb_dataplane::XdpMode = lb_dataplane::XdpMode::Driver;
 
 /// Keeps `lb_pass` on the bridge-side peer of the LB's veth: a frame sent with
 /// `XDP_TX` into a veth is dropped unless the peer runs an XDP program
-/// (DESIGN.md §8, gotcha 1; real NICs need nothing of the sort).
+/// (docs/testing.md, veth gotcha 1; real NICs need nothing of the sort).
 pub struct PeerPass {
     _dp: Dataplane,
 }

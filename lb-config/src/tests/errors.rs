@@ -37,7 +37,7 @@ fn each_kind_of_error_is_located() {
             "unknown key in a pool",
             format!("{HEAD}{BACKEND}    checks: {{}}\n{SERVICE}"),
             (7, 5),
-            "unknown key `checks`, expected `backends` or `check`",
+            "unknown key `checks`, expected one of `backends`, `check`, `notify_up`, `notify_down`",
         ),
         (
             "unknown agent key",
@@ -174,10 +174,10 @@ fn each_kind_of_error_is_located() {
             "unknown interface `eth9` (known: eth0)",
         ),
         (
-            "reserved section",
-            format!("vrrp:\n  instances: []\n{}", file("", "")),
-            (1, 1),
-            "`vrrp` is not supported yet",
+            "frontend without bind",
+            format!("frontends:\n  web: {{default_backend: p}}\n{}", file("        port: 80\n", "")),
+            (2, 3),
+            "missing required key `bind`",
         ),
         (
             "missing address",
@@ -388,13 +388,13 @@ colour: blue
     let d = parse(text, "lb.yaml").expect_err("invalid");
     let rendered = d.to_string();
     let want = "\
-lb.yaml:4:3: warning: pool `a` is used by no service
+lb.yaml:4:3: warning: pool `a` is used by no service or frontend
 lb.yaml:7:17: invalid type: string \"lots\", expected an integer
-lb.yaml:8:9: unknown key `colour`, expected one of `address`, `name`, `port`, `weight`, `state`, `interface`, `mac`, `check`
+lb.yaml:8:9: unknown key `colour`, expected one of `address`, `name`, `port`, `weight`, `state`, `interface`, `mac`, `check`, `cookie`, `maxconn`
 lb.yaml:13:18: `10.0.2.x` is not an IPv4 or IPv6 address
 lb.yaml:14:16: unknown variant `sleeping`, expected one of `up`, `drain`, `maint`
 lb.yaml:18:16: ring_size 100 is not prime (Maglev needs a prime; the next one is 101)
-lb.yaml:20:1: unknown key `colour`, expected one of `agent`, `interfaces`, `pools`, `services`, `health`, `vrrp`, `frontends`, `notify`";
+lb.yaml:20:1: unknown key `colour`, expected one of `agent`, `interfaces`, `pools`, `services`, `health`, `vrrp`, `proxy`, `frontends`, `notify`";
     assert_eq!(rendered, want);
     assert_eq!((d.error_count(), d.warning_count()), (6, 1));
 }

@@ -1,8 +1,12 @@
 //! The configuration pipeline end to end: models built, defaults applied,
 //! warnings; `errors` has each kind of error at its line:col.
 
+mod acl;
 mod checks;
 mod errors;
+mod proxy;
+mod proxy_errors;
+mod proxy_settings;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -78,6 +82,7 @@ fn backend(name: &str, address: &str) -> BackendConfig {
         interface: None,
         mac: None,
         check: Default::default(),
+        proxy: Default::default(),
     }
 }
 
@@ -127,6 +132,7 @@ fn full_file_builds_the_expected_model() {
                 check: None,
                 notify_up: None,
                 notify_down: None,
+                proxy: Default::default(),
             },
             PoolConfig {
                 name: "dns6".into(),
@@ -141,6 +147,7 @@ fn full_file_builds_the_expected_model() {
                 check: None,
                 notify_up: None,
                 notify_down: None,
+                proxy: Default::default(),
             },
         ],
         services: vec![
@@ -167,6 +174,9 @@ fn full_file_builds_the_expected_model() {
         ],
         health: HealthConfig::default(),
         notify: Default::default(),
+        vrrp: Default::default(),
+        proxy: Default::default(),
+        frontends: Vec::new(),
     };
     assert_eq!(checked.config, want);
     // 1009 slots for 2 backends is fine; no other warning applies.
@@ -260,6 +270,59 @@ fn defaults_doc_parses_into_the_defaults() {
         FLOW_TABLE_SIZE_RANGE.start(),
         FLOW_TABLE_SIZE_RANGE.end()
     )));
+    l7_defaults_doc(&c.config);
+}
+
+/// The reference's `proxy:` section is the defaults, its frontend and pools
+/// are what the defaults make of them, and it states the L7 ranges.
+fn l7_defaults_doc(c: &Config) {
+    use crate::proxy::*;
+    assert_eq!(c.proxy, ProxyConfig::default());
+    assert!(c.pools.iter().all(|p| p.proxy == PoolL7::default()));
+    assert!(
+        c.pools
+            .iter()
+            .flat_map(|p| &p.backends)
+            .all(|b| b.proxy.is_default())
+    );
+    let [f] = &c.frontends[..] else {
+        panic!("one frontend: {:?}", c.frontends)
+    };
+    let d = ProxyDefaults::default();
+    assert_eq!(
+        (
+            f.mode,
+            f.maxconn,
+            f.timeouts,
+            &f.forwardfor,
+            f.forwarded_proto,
+            f.http_server_close
+        ),
+        (
+            ProxyMode::Http,
+            d.maxconn,
+            d.pool.timeouts,
+            &d.forwardfor,
+            d.forwarded_proto,
+            d.pool.http_server_close
+        )
+    );
+    assert_eq!(f.default_backend.as_deref(), Some("static"));
+    let range = |lo: &dyn std::fmt::Display, hi: &dyn std::fmt::Display| format!("{lo}..={hi}");
+    for r in [
+        &MAXCONN_RANGE,
+        &MAX_HEADER_SIZE_RANGE,
+        &MAX_HEADERS_RANGE,
+        &RETRIES_RANGE,
+    ] {
+        let text = range(r.start(), r.end());
+        assert!(DEFAULTS_DOC.contains(&text), "DEFAULTS_DOC mentions {text}");
+    }
+    let longest = range(&"1ms", &crate::duration::format_duration(MAX_TIMEOUT));
+    assert!(
+        DEFAULTS_DOC.contains(&longest),
+        "DEFAULTS_DOC mentions {longest}"
+    );
 }
 
 #[test]
@@ -292,7 +355,7 @@ services:
     assert_eq!(
         w,
         vec![
-            "t.yaml:8:3: warning: pool `spare` is used by no service",
+            "t.yaml:8:3: warning: pool `spare` is used by no service or frontend",
             "t.yaml:10:46: warning: ring_size 101 of service `10.0.0.1:80/tcp` is under 100 slots per backend (2 backends): Maglev's spread will be uneven (`auto` sizes it)",
             "t.yaml:10:57: warning: no backend of pool `a` takes new flows (all drained, in maintenance or weight 0): service `10.0.0.1:80/tcp` drops new connections",
             "t.yaml:11:41: warning: service `10.0.0.2:80/tcp` uses pool `empty`, which has no backends: its traffic is dropped",
@@ -308,8 +371,9 @@ fn warnings_accompany_errors() {
 }
 
 #[test]
-fn reserved_sections_may_be_empty() {
-    ok("health:\nvrrp: {}\nfrontends: []\nnotify: null\n");
+fn optional_sections_may_be_empty() {
+    let c = ok("health:\nvrrp: {}\nproxy:\nfrontends: {}\nnotify: null\n");
+    assert_eq!(c.config, Config::default());
 }
 
 #[test]

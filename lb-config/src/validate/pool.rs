@@ -8,6 +8,7 @@ use super::Interfaces;
 use super::backend::backends;
 use super::check::{Defaults, check};
 use super::notify::pool_command;
+use super::proxy::pool_settings;
 use crate::diagnostic::Problems;
 use crate::model::*;
 use crate::positions::YamlPath;
@@ -23,11 +24,34 @@ pub(super) struct Pools {
     pub complete: bool,
 }
 
+impl Pools {
+    /// Whether `name` is a pool of the file; an unknown name is reported
+    /// with `report` (only when every pool parsed: else it may be a broken one).
+    pub fn check_ref(&self, name: &str, report: impl FnOnce(String)) -> bool {
+        if self.at.contains_key(name) {
+            return true;
+        }
+        if self.complete {
+            let mut known: Vec<&str> = self.list.iter().map(|x| x.name.as_str()).collect();
+            known.sort_unstable();
+            let known = if known.is_empty() {
+                "no pools are defined".to_owned()
+            } else {
+                format!("pools: {}", known.join(", "))
+            };
+            report(format!("unknown pool `{name}` ({known})"));
+        }
+        false
+    }
+}
+
+/// The pools of the file. `defaults`: the health-check defaults, and the
+/// L7 ones (`proxy.defaults`).
 pub(super) fn pools(
     raw: Option<Value>,
     at: &YamlPath,
     ifaces: &Interfaces,
-    checks: &Defaults,
+    (checks, l7): (&Defaults, &crate::proxy::PoolL7),
     p: &mut Problems,
 ) -> Pools {
     let mut out = Pools {
@@ -56,7 +80,7 @@ pub(super) fn pools(
             out.complete = false;
             continue;
         }
-        let raw = match value {
+        let mut raw = match value {
             Value::Null => RawPool::default(),
             v => match deserialize_all::<RawPool>(v, &pool_at, p) {
                 Some((raw, broken)) if broken.is_empty() => raw,
@@ -66,6 +90,7 @@ pub(super) fn pools(
                 }
             },
         };
+        let proxy = pool_settings(raw.l7(), l7, &pool_at, p);
         let check = match raw.check {
             None => None,
             Some(c) => match check(c, checks, &pool_at.key("check"), p) {
@@ -85,6 +110,10 @@ pub(super) fn pools(
             ifaces,
             p,
         );
+        let Some(proxy) = proxy else {
+            out.complete = false;
+            continue;
+        };
         let (backends, paths): (Vec<_>, Vec<_>) = list.into_iter().unzip();
         out.at.insert(name.to_owned(), (pool_at, paths));
         out.list.push(PoolConfig {
@@ -93,6 +122,7 @@ pub(super) fn pools(
             check,
             notify_up,
             notify_down,
+            proxy,
         });
     }
     out
