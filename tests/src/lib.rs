@@ -4,10 +4,21 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bench_control;
+pub mod bench_health;
+pub mod bench_l7;
+pub mod bench_vrrp;
+pub mod chroot;
 pub mod demo;
+pub mod health;
 pub mod http;
+pub mod l7;
 pub mod lab;
 pub mod lb;
 pub mod netns;
+pub mod notify;
 pub mod packet;
 pub mod rig;
+pub mod vrrp;
+pub mod vrrp_conf;
+pub mod vrrp_probe;

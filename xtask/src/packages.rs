@@ -7,19 +7,35 @@ use anyhow::Result;
 use crate::process::{self, is_root, say};
 
 /// What the integration tests call: `ip`, `ethtool`, `ping`, `bpftool`, `tcpdump`, `curl`,
-/// `sysctl`/`ps`, `modprobe`; and `python3` for the rig's backends (`cargo xtask rig up`).
-// Later tests add keepalived, haproxy, nginx, wrk, iperf3, mariadb-server and python3-aiosmtpd
-// (comparisons with the legacy stack, L7 backends, load, SMTP notify): extend this list then.
+/// `sysctl`/`ps`, `modprobe`; `python3` for the rig's backends (`cargo xtask rig up`); and
+/// Debian's `python3-aiosmtpd`, the SMTP server the notification tests mail to; MariaDB
+/// (`mariadbd`, `mariadb-install-db`, the `mariadb` client) and `openssl` (a self-signed
+/// certificate) for the health-check tests; `keepalived`, the other VRRP router of the VRRP
+/// interop tests and bench; `haproxy` and `nftables` (`nft`, which black-holes servers) for the
+/// health-check bench, which also runs keepalived's checker; `haproxy -c` also judges
+/// lb-config's reading of ACL lines (lb-config/tests/haproxy.rs), and HAProxy is the reference
+/// of the L7 differential test; `nginx` (servers and a proxy) and `wrk` (the load) for
+/// `bench l7`; `vagrant` for `vagrant validate` of the lab (no provider or VM needed). Sorted.
 pub const TEST_PACKAGES: &[&str] = &[
-    "iproute2",
-    "ethtool",
-    "iputils-ping",
     "bpftool",
-    "tcpdump",
     "curl",
+    "ethtool",
+    "haproxy",
+    "iproute2",
+    "iputils-ping",
+    "keepalived",
+    "kmod",
+    "mariadb-client",
+    "mariadb-server",
+    "nftables",
+    "nginx",
+    "openssl",
     "procps",
     "python3",
-    "kmod",
+    "python3-aiosmtpd",
+    "tcpdump",
+    "vagrant",
+    "wrk",
 ];
 
 /// Installs those of `packages` that dpkg does not list as installed (`apt-get update` once,

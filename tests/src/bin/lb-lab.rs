@@ -8,6 +8,10 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use lb_tests::{
     bench::{self, XdpBenchArgs},
+    bench_control::{self, ControlBenchArgs},
+    bench_health::{self, HealthBenchArgs, KillMethod},
+    bench_l7::{self, L7BenchArgs},
+    bench_vrrp::{self, VrrpBenchArgs},
     demo, rig,
 };
 
@@ -38,6 +42,77 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         cpu: usize,
         /// Where the JSON report goes.
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// Control plane: cold apply, adopt, one change, reload per scale (docs/benchmarks.md).
+    BenchControl {
+        /// Numbers of services, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,1000")]
+        scales: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+        #[arg(long, default_value_t = 5)]
+        reloads: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// `-v` flags for the agent.
+        #[arg(long, default_value_t = 1)]
+        agent_verbosity: u8,
+        /// Where the JSON report goes.
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// Health checks at scale: lb's CPU and memory, detection delays; HAProxy
+    /// and keepalived on the same servers (docs/benchmarks.md).
+    BenchHealth {
+        #[arg(long, default_value_t = 10_000)]
+        servers: usize,
+        #[arg(long, default_value = "1s", value_parser = lb_config::duration::parse_duration)]
+        inter: std::time::Duration,
+        /// The window over which CPU is measured, per run.
+        #[arg(long, default_value = "30s", value_parser = lb_config::duration::parse_duration)]
+        duration: std::time::Duration,
+        /// Servers killed at once.
+        #[arg(long, default_value_t = 100)]
+        kill: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Kill methods, in order (the first gives `detection_ms`).
+        #[arg(long, value_delimiter = ',', default_value = "close,blackhole")]
+        kill_method: Vec<KillMethod>,
+        /// Measure lb only (no HAProxy, no keepalived).
+        #[arg(long)]
+        lb_only: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// The L7 proxy: wrk through lb, HAProxy and nginx, and nginx direct,
+    /// server keep-alive and server-close (docs/benchmarks.md).
+    BenchL7 {
+        /// Rounds; each measures every target once.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value = "10s", value_parser = lb_config::duration::parse_duration)]
+        duration: std::time::Duration,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// HAProxy's nbthread and nginx's workers; lb has one worker per core.
+        #[arg(long, default_value_t = 2)]
+        proxy_threads: u32,
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// VRRP failover gaps, lb and keepalived (docs/vrrp.md).
+    BenchVrrp {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(long)]
         json: PathBuf,
     },
@@ -73,6 +148,83 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("writing {}", json.display()))?;
             println!("JSON: {}", json.display());
             Ok(())
+        }
+        Cmd::BenchControl {
+            scales,
+            runs,
+            changes,
+            reloads,
+            seed,
+            agent_verbosity,
+            json,
+        } => {
+            let args = ControlBenchArgs {
+                scales,
+                runs,
+                changes,
+                reloads,
+                seed,
+                agent_verbosity,
+            };
+            let report = bench_control::control(&args, &mut |what| eprintln!("bench: {what}"))?;
+            print!("{}", bench_control::control_table(&report));
+            if let Some(dir) = json.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {}", json.display()))?;
+            println!("JSON: {}", json.display());
+            Ok(())
+        }
+        Cmd::BenchHealth {
+            servers,
+            inter,
+            duration,
+            kill,
+            runs,
+            kill_method,
+            lb_only,
+            seed,
+            json,
+        } => {
+            let args = HealthBenchArgs {
+                servers,
+                inter,
+                duration,
+                kill,
+                runs,
+                methods: kill_method,
+                compare: !lb_only,
+                seed,
+            };
+            let report = bench_health::health(&args, &mut |what| eprintln!("bench: {what}"))?;
+            print!("{}", bench_health::table(&report));
+            bench_health::save(&report, &json)
+        }
+        Cmd::BenchL7 {
+            rounds,
+            duration,
+            connections,
+            proxy_threads,
+            json,
+        } => {
+            let args = L7BenchArgs {
+                rounds,
+                duration,
+                connections,
+                wrk_threads: 2,
+                proxy_threads,
+            };
+            let report = bench_l7::l7(&args, &mut |what| eprintln!("bench: {what}"))?;
+            print!("{}", bench_l7::table(&report));
+            bench_l7::save(&report, &json)
+        }
+        Cmd::BenchVrrp { runs, seed, json } => {
+            let args = VrrpBenchArgs { runs, seed };
+            let report = bench_vrrp::vrrp(&args, &mut |what| eprintln!("bench: {what}"))?;
+            print!("{}", bench_vrrp::table(&report));
+            bench_vrrp::save(&report, &json)
         }
         Cmd::RigUp { backends } => rig::up(backends),
         Cmd::RigDown => rig::down(),
