@@ -311,14 +311,3 @@ pub fn table(r: &Report) -> String {
     out += &format!("took {:.0} s\n", r.took_s);
     out
 }
-
-/// Writes the report as JSON to `path` (its directory made if needed).
-pub fn save(r: &Report, path: &std::path::Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(r)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("JSON: {}", path.display());
-    Ok(())
-}

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod bench;
 pub mod bench_control;
 pub mod bench_health;
+pub mod bench_json;
 pub mod bench_l7;
 pub mod bench_vrrp;
 pub mod chroot;

@@ -46,7 +46,7 @@ use phase::{Detection, Rig};
 use servers::Servers;
 
 pub use phase::KillMethod;
-pub use report::{HealthReport, save};
+pub use report::HealthReport;
 pub use table::table;
 
 /// Parameters of one benchmark run.

@@ -2,9 +2,8 @@
 //! and RSS as medians of the runs, detection delays of the first kill method
 //! over every kill of every run), then the extras.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
-use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use super::{
@@ -241,15 +240,4 @@ fn legacy(cx: &Context, version: String, runs: Vec<LegacyRun>) -> LegacyReport {
         methods: figures(cx, &det),
         runs,
     }
-}
-
-/// Writes the report as pretty JSON, creating the directory.
-pub fn save(r: &HealthReport, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(r)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("JSON: {}", path.display());
-    Ok(())
 }

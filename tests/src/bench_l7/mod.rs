@@ -217,14 +217,3 @@ fn figures(runs: Vec<Run>) -> Figures {
         runs,
     }
 }
-
-/// Writes the report as pretty JSON to `path`.
-pub fn save(report: &L7Report, path: &std::path::Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(report)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("JSON: {}", path.display());
-    Ok(())
-}

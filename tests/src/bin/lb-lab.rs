@@ -4,12 +4,13 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use lb_tests::{
     bench::{self, XdpBenchArgs},
     bench_control::{self, ControlBenchArgs},
     bench_health::{self, HealthBenchArgs, KillMethod},
+    bench_json,
     bench_l7::{self, L7BenchArgs},
     bench_vrrp::{self, VrrpBenchArgs},
     demo, rig,
@@ -140,14 +141,7 @@ fn run(cli: Cli) -> Result<()> {
             let args = XdpBenchArgs { runs, calls, cpu };
             let report = bench::xdp(&args, &mut |what| eprintln!("bench: measuring {what}"))?;
             print!("{}", bench::xdp_table(&report));
-            if let Some(dir) = json.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
-                .with_context(|| format!("writing {}", json.display()))?;
-            println!("JSON: {}", json.display());
-            Ok(())
+            bench_json::save(&report, &json)
         }
         Cmd::BenchControl {
             scales,
@@ -168,14 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = bench_control::control(&args, &mut |what| eprintln!("bench: {what}"))?;
             print!("{}", bench_control::control_table(&report));
-            if let Some(dir) = json.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
-                .with_context(|| format!("writing {}", json.display()))?;
-            println!("JSON: {}", json.display());
-            Ok(())
+            bench_json::save(&report, &json)
         }
         Cmd::BenchHealth {
             servers,
@@ -200,7 +187,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = bench_health::health(&args, &mut |what| eprintln!("bench: {what}"))?;
             print!("{}", bench_health::table(&report));
-            bench_health::save(&report, &json)
+            bench_json::save(&report, &json)
         }
         Cmd::BenchL7 {
             rounds,
@@ -218,13 +205,13 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = bench_l7::l7(&args, &mut |what| eprintln!("bench: {what}"))?;
             print!("{}", bench_l7::table(&report));
-            bench_l7::save(&report, &json)
+            bench_json::save(&report, &json)
         }
         Cmd::BenchVrrp { runs, seed, json } => {
             let args = VrrpBenchArgs { runs, seed };
             let report = bench_vrrp::vrrp(&args, &mut |what| eprintln!("bench: {what}"))?;
             print!("{}", bench_vrrp::table(&report));
-            bench_vrrp::save(&report, &json)
+            bench_json::save(&report, &json)
         }
         Cmd::RigUp { backends } => rig::up(backends),
         Cmd::RigDown => rig::down(),
