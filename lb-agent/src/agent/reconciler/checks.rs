@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::mpsc::Receiver;
 
 use lb_api::events::{Cause, EventKind};
 use lb_common::{abi::Addr, consts::state};
 use lb_config::{BackendConfig, PoolConfig, check::CheckConfig};
 
-use super::{Reconciler, sync::Scope};
+use super::{Msg, Reconciler, sync::Scope};
 use crate::health::{self, Aim, Change, Target};
 
 impl Reconciler {
@@ -113,9 +114,32 @@ impl Reconciler {
         })
     }
 
-    /// A check changed its verdict: record it, say it, and move the backend
-    /// in or out of its services' rings.
-    pub(super) fn on_health(&mut self, c: Change) {
+    /// Applies a verdict change and every other one already waiting, in
+    /// one reconcile: when many servers die at once, each ring and backend
+    /// copy flips once for all of them instead of once per server (every
+    /// flip may wait for a grace period). Returns the first other message
+    /// found, to be handled next.
+    pub(super) fn on_health(&mut self, first: Change, rx: &Receiver<Msg>) -> Option<Msg> {
+        let mut pools = BTreeSet::new();
+        let mut next = None;
+        let mut change = Some(first);
+        while let Some(c) = change.take() {
+            pools.insert(c.pool.clone());
+            self.record_health(c);
+            match rx.try_recv() {
+                Ok(Msg::Health(c)) => change = Some(c),
+                Ok(other) => next = Some(other),
+                Err(_) => {}
+            }
+        }
+        if let Err(e) = self.sync(Scope::Pools(pools), Cause::Health) {
+            tracing::error!(error = %e, "applying health changes");
+        }
+        next
+    }
+
+    /// Notes a verdict: the backend's down reason, and the `health` event.
+    fn record_health(&mut self, c: Change) {
         let key = (c.pool.clone(), c.backend.clone());
         let reason = c.failure.as_ref().map(ToString::to_string);
         match (c.healthy, c.failure) {
@@ -130,14 +154,11 @@ impl Reconciler {
             }
         }
         self.events.publish(EventKind::Health {
-            pool: c.pool.clone(),
-            backend: c.backend.clone(),
+            pool: c.pool,
+            backend: c.backend,
             healthy: c.healthy,
             check: c.check,
             reason,
         });
-        if let Err(e) = self.sync(Scope::Pools(BTreeSet::from([c.pool])), Cause::Health) {
-            tracing::error!(error = %e, "applying a health change");
-        }
     }
 }

@@ -198,15 +198,21 @@ impl Reconciler {
     pub fn run(mut self, rx: Receiver<Msg>, done: impl FnOnce()) {
         let mut next_tick = Instant::now() + TICK;
         let mut ticks = 0u32;
+        let mut next: Option<Msg> = None;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Request(r)) => self.handle(*r),
-                Ok(Msg::NextHops(hops)) => self.on_next_hops(hops),
-                Ok(Msg::Neighbour(ev)) => self.on_neighbour(ev),
-                Ok(Msg::Health(change)) => self.on_health(change),
-                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+            let msg = match next.take().map_or_else(|| rx.recv_timeout(wait), Ok) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Msg::Shutdown),
+            };
+            match msg {
+                Some(Msg::Request(r)) => self.handle(*r),
+                Some(Msg::NextHops(hops)) => self.on_next_hops(hops),
+                Some(Msg::Neighbour(ev)) => self.on_neighbour(ev),
+                Some(Msg::Health(change)) => next = self.on_health(change, &rx),
+                Some(Msg::Shutdown) => break,
+                None => {}
             }
             if self.torn_down {
                 break;
