@@ -173,25 +173,7 @@ pub fn xdp(args: &XdpBenchArgs, progress: &mut dyn FnMut(&str)) -> Result<XdpRep
         args.runs > 0 && args.calls > 0,
         "runs and calls must be positive"
     );
-    // A private network namespace: its `lo` is the test-run ingress, and
-    // backends "on lo" are forwarded with XDP_TX.
-    // SAFETY: unshare affects only this thread, which runs the whole benchmark.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    ensure!(rc == 0, "unshare(CLONE_NEWNET) needs root");
-    pin_cpu(args.cpu)?;
-    let mut dp = Dataplane::open(&Options {
-        flow_table_size: 1 << 21,
-        ..Options::default()
-    })
-    .context("loading the data path (needs root and BPF)")?;
-    let desired = [
-        vip("10.0.0.100", 80, 6, &["10.0.1.1", "10.0.1.2", "10.0.1.3"]),
-        vip("10.0.0.100", 53, 17, &["10.0.2.1", "10.0.2.2", "10.0.2.3"]),
-        vip("fd00::100", 80, 6, &["fd00:1::1", "fd00:1::2", "fd00:1::3"]),
-    ];
-    let mut actual = Actual::default();
-    let plan = reconcile::plan_full(&actual, &desired.into_iter().collect())?;
-    reconcile::apply(&mut dp, &mut actual, plan)?;
+    let mut dp = bench_dataplane(args.cpu)?;
 
     let client = |i: usize| {
         SocketAddr::new(
@@ -251,36 +233,18 @@ pub fn xdp(args: &XdpBenchArgs, progress: &mut dyn FnMut(&str)) -> Result<XdpRep
             Box::new(|_| est6.clone()),
         ),
     ];
-    // Each run measures the baseline and the class back to back, so drift
-    // of the machine (other guests, frequency) cancels in their difference.
     let base_frame = est4.clone();
     let mut measured = Vec::new();
     for (name, prog, frame) in classes.iter_mut() {
         progress(name);
-        let (mut gross, mut base, mut net) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..args.runs {
-            let b = run_once(&mut dp, PROG_TX, args.calls, &mut |_| base_frame.clone())?;
-            let g = run_once(&mut dp, prog, args.calls, frame.as_mut())?;
-            gross.push(g);
-            base.push(b);
-            net.push(g - b);
-        }
-        // A second, shorter pass with the kernel's BPF statistics on (they
-        // add their own clock reads, so they stay off for the pass above).
-        let stats = BpfStats::enable()?;
-        let (t0, n0) = dp.program_stats(prog)?;
-        run_once(&mut dp, prog, args.calls, frame.as_mut())?;
-        let (t1, n1) = dp.program_stats(prog)?;
-        drop(stats);
-        let in_prog = (t1 - t0).as_nanos() as f64 / (n1 - n0).max(1) as f64;
-        measured.push(Class {
+        measured.push(measure(
+            &mut dp,
+            args,
             name,
-            gross_ns: median(&mut gross),
-            net_ns: median(&mut net.clone()),
-            baseline_ns: median(&mut base),
-            runs_ns: net,
-            bpf_stats_ns: in_prog,
-        });
+            prog,
+            frame.as_mut(),
+            &base_frame,
+        )?);
     }
     let baseline = measured[0].baseline_ns;
     let classes = measured;
@@ -298,16 +262,98 @@ pub fn xdp(args: &XdpBenchArgs, progress: &mut dyn FnMut(&str)) -> Result<XdpRep
             weight: 1,
         })
         .collect();
+    let build_ms = maglev_build_ms(&bs)?;
+    progress("Maglev disruption survey");
+    let survey = maglev_survey(&bs)?;
+
+    Ok(XdpReport {
+        method: "BPF_PROG_TEST_RUN, repeat=1 per call, kernel-measured duration, pinned CPU; median of runs; net = gross - baseline",
+        args: args.clone(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        baseline_ns: baseline,
+        classes,
+        maglev_build_1000_backends_ms: build_ms,
+        maglev_disruption: survey,
+    })
+}
+
+/// The data path loaded in a private network namespace (its `lo` is the
+/// test-run ingress, and backends "on lo" are forwarded with XDP_TX), on
+/// CPU `cpu`, with the benchmark's three services.
+fn bench_dataplane(cpu: usize) -> Result<Dataplane> {
+    // SAFETY: unshare affects only this thread, which runs the whole benchmark.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    ensure!(rc == 0, "unshare(CLONE_NEWNET) needs root");
+    pin_cpu(cpu)?;
+    let mut dp = Dataplane::open(&Options {
+        flow_table_size: 1 << 21,
+        ..Options::default()
+    })
+    .context("loading the data path (needs root and BPF)")?;
+    let desired = [
+        vip("10.0.0.100", 80, 6, &["10.0.1.1", "10.0.1.2", "10.0.1.3"]),
+        vip("10.0.0.100", 53, 17, &["10.0.2.1", "10.0.2.2", "10.0.2.3"]),
+        vip("fd00::100", 80, 6, &["fd00:1::1", "fd00:1::2", "fd00:1::3"]),
+    ];
+    let mut actual = Actual::default();
+    let plan = reconcile::plan_full(&actual, &desired.into_iter().collect())?;
+    reconcile::apply(&mut dp, &mut actual, plan)?;
+    Ok(dp)
+}
+
+/// One class: `runs` runs of the baseline and the class back to back, so
+/// drift of the machine (other guests, frequency) cancels in their
+/// difference; then a shorter pass with the kernel's BPF statistics on
+/// (they add their own clock reads, so they stay off for the first).
+fn measure(
+    dp: &mut Dataplane,
+    args: &XdpBenchArgs,
+    name: &'static str,
+    prog: &'static str,
+    frame: &mut dyn FnMut(usize) -> Vec<u8>,
+    base_frame: &[u8],
+) -> Result<Class> {
+    let (mut gross, mut base, mut net) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        let b = run_once(dp, PROG_TX, args.calls, &mut |_| base_frame.to_vec())?;
+        let g = run_once(dp, prog, args.calls, frame)?;
+        gross.push(g);
+        base.push(b);
+        net.push(g - b);
+    }
+    let stats = BpfStats::enable()?;
+    let (t0, n0) = dp.program_stats(prog)?;
+    run_once(dp, prog, args.calls, frame)?;
+    let (t1, n1) = dp.program_stats(prog)?;
+    drop(stats);
+    Ok(Class {
+        name,
+        gross_ns: median(&mut gross),
+        net_ns: median(&mut net.clone()),
+        baseline_ns: median(&mut base),
+        runs_ns: net,
+        bpf_stats_ns: (t1 - t0).as_nanos() as f64 / (n1 - n0).max(1) as f64,
+    })
+}
+
+/// Building a ring for `bs` at the default size: the median of 11, in ms.
+fn maglev_build_ms(bs: &[MaglevBackend<'_>]) -> Result<f64> {
     let mut times = Vec::new();
     for _ in 0..11 {
         let t = Instant::now();
-        let ring = maglev::build(&bs, DEFAULT_RING_SIZE)?;
+        let ring = maglev::build(bs, DEFAULT_RING_SIZE)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(ring);
     }
-    let build_ms = median(&mut times);
+    Ok(median(&mut times))
+}
 
-    progress("Maglev disruption survey");
+/// Slots moved when one of N backends is removed, over a tenth of them,
+/// relative to the ideal M/N.
+fn maglev_survey(bs: &[MaglevBackend<'_>]) -> Result<Vec<Disruption>> {
     let mut survey = Vec::new();
     for (n, m) in [
         (3usize, DEFAULT_RING_SIZE),
@@ -339,19 +385,7 @@ pub fn xdp(args: &XdpBenchArgs, progress: &mut dyn FnMut(&str)) -> Result<XdpRep
             worst_ratio: worst,
         });
     }
-
-    Ok(XdpReport {
-        method: "BPF_PROG_TEST_RUN, repeat=1 per call, kernel-measured duration, pinned CPU; median of runs; net = gross - baseline",
-        args: args.clone(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        baseline_ns: baseline,
-        classes,
-        maglev_build_1000_backends_ms: build_ms,
-        maglev_disruption: survey,
-    })
+    Ok(survey)
 }
 
 /// The report as a table for people.
