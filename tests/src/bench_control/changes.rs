@@ -88,98 +88,18 @@ pub fn measure(
             conn.request("GET", "/v1/status", None)?;
         }
         let mut rng = Rng::new(args.seed ^ 0x00c0_ffee);
-        let pick = |rng: &mut Rng| (rng.below(vips), rng.below(BACKENDS_PER_POOL));
-        let mut drained: VecDeque<Target> = VecDeque::new();
-        let first = pick(&mut rng);
-        set_state(&mut conn, first, AdminState::Drain)?;
-        drained.push_back(first);
-        progress(&format!(
-            "{vips} VIPs: {} changes (drain a random backend / put back the one drained before)",
-            args.changes
-        ));
-        for k in 0..args.changes {
-            let (target, state) = if k % 2 == 0 {
-                let t = loop {
-                    let t = pick(&mut rng);
-                    if !drained.contains(&t) {
-                        break t;
-                    }
-                };
-                drained.push_back(t);
-                (t, AdminState::Drain)
-            } else {
-                (
-                    drained.pop_front().context("nothing drained")?,
-                    AdminState::Up,
-                )
-            };
-            super::stop::check()?;
-            let (ms, writes) = set_state(&mut conn, target, state)?;
-            out.change_ms.push(ms);
-            out.change_writes.push(writes as f64);
-            if (k + 1) % 25 == 0 {
-                progress(&format!(
-                    "{vips} VIPs:   {}/{} changes, last {ms:.2} ms ({writes} map writes)",
-                    k + 1,
-                    args.changes
-                ));
-            }
-        }
-        while let Some(t) = drained.pop_front() {
-            set_state(&mut conn, t, AdminState::Up)?;
-        }
-
-        let one = pick(&mut rng);
-        progress(&format!(
-            "{vips} VIPs: {} changes back to back on one backend ({}/{})",
-            args.changes,
-            Scale::pool_name(one.0),
-            Scale::backend_name(one.1)
-        ));
-        for k in 0..args.changes {
-            let state = if k % 2 == 0 {
-                AdminState::Drain
-            } else {
-                AdminState::Up
-            };
-            super::stop::check()?;
-            out.same_backend_ms
-                .push(set_state(&mut conn, one, state)?.0);
-        }
-        if args.changes % 2 == 1 {
-            set_state(&mut conn, one, AdminState::Up)?;
-        }
+        random_changes(&mut conn, &mut rng, vips, args, &mut out, progress)?;
+        same_backend(&mut conn, &mut rng, vips, args, &mut out, progress)?;
         (out.rss_kib, out.rss_peak_kib) = agent.rss_kib()?;
-
-        progress(&format!(
-            "{vips} VIPs: {} reloads, each changing one weight in the file",
-            args.reloads
-        ));
-        for _ in 0..args.reloads {
-            super::stop::check()?;
-            let (pool, backend) = pick(&mut rng);
-            let w = if scale.weight(pool, backend) == 1 {
-                2
-            } else {
-                1
-            };
-            scale.set_weight(pool, backend, w);
-            scale.write(&paths, &config)?;
-            let a = conn.request("POST", &Route::Reload.path(), None)?;
-            let r: ReloadResult = a.json("POST /v1/reload")?;
-            ensure!(
-                r.changed_services.len() == 1,
-                "a reload changing one weight changed services {:?}",
-                r.changed_services
-            );
-            let ms = a.elapsed.as_secs_f64() * 1e3;
-            progress(&format!(
-                "{vips} VIPs:   reload {ms:.1} ms ({} map writes)",
-                r.map_writes
-            ));
-            out.reload_ms.push(ms);
-            out.reload_writes.push(r.map_writes as u64);
-        }
+        reloads(
+            &mut conn,
+            &mut rng,
+            scale,
+            (&paths, &config),
+            args,
+            &mut out,
+            progress,
+        )?;
         out.reconnects = conn.reconnects;
         Ok(())
     })();
@@ -188,4 +108,137 @@ pub fn measure(
     drop(agent);
     pins.teardown()?;
     Ok(out)
+}
+
+/// A random backend of a random pool.
+fn pick(rng: &mut Rng, vips: usize) -> Target {
+    (rng.below(vips), rng.below(BACKENDS_PER_POOL))
+}
+
+/// `args.changes` changes, alternately draining a random backend and
+/// putting back the one drained longest ago; everything up again after.
+fn random_changes(
+    conn: &mut Conn,
+    rng: &mut Rng,
+    vips: usize,
+    args: &ControlBenchArgs,
+    out: &mut AgentRuns,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let mut drained: VecDeque<Target> = VecDeque::new();
+    let first = pick(rng, vips);
+    set_state(conn, first, AdminState::Drain)?;
+    drained.push_back(first);
+    progress(&format!(
+        "{vips} VIPs: {} changes (drain a random backend / put back the one drained before)",
+        args.changes
+    ));
+    for k in 0..args.changes {
+        let (target, state) = if k % 2 == 0 {
+            let t = loop {
+                let t = pick(rng, vips);
+                if !drained.contains(&t) {
+                    break t;
+                }
+            };
+            drained.push_back(t);
+            (t, AdminState::Drain)
+        } else {
+            (
+                drained.pop_front().context("nothing drained")?,
+                AdminState::Up,
+            )
+        };
+        super::stop::check()?;
+        let (ms, writes) = set_state(conn, target, state)?;
+        out.change_ms.push(ms);
+        out.change_writes.push(writes as f64);
+        if (k + 1) % 25 == 0 {
+            progress(&format!(
+                "{vips} VIPs:   {}/{} changes, last {ms:.2} ms ({writes} map writes)",
+                k + 1,
+                args.changes
+            ));
+        }
+    }
+    while let Some(t) = drained.pop_front() {
+        set_state(conn, t, AdminState::Up)?;
+    }
+    Ok(())
+}
+
+/// `args.changes` changes back to back on one backend, drain and up in
+/// turn: each must wait for the previous flip's grace period.
+fn same_backend(
+    conn: &mut Conn,
+    rng: &mut Rng,
+    vips: usize,
+    args: &ControlBenchArgs,
+    out: &mut AgentRuns,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let one = pick(rng, vips);
+    progress(&format!(
+        "{vips} VIPs: {} changes back to back on one backend ({}/{})",
+        args.changes,
+        Scale::pool_name(one.0),
+        Scale::backend_name(one.1)
+    ));
+    for k in 0..args.changes {
+        let state = if k % 2 == 0 {
+            AdminState::Drain
+        } else {
+            AdminState::Up
+        };
+        super::stop::check()?;
+        out.same_backend_ms.push(set_state(conn, one, state)?.0);
+    }
+    if args.changes % 2 == 1 {
+        set_state(conn, one, AdminState::Up)?;
+    }
+    Ok(())
+}
+
+/// `args.reloads` reloads, each after changing one backend's weight in the
+/// file; each must change exactly one service.
+fn reloads(
+    conn: &mut Conn,
+    rng: &mut Rng,
+    scale: &mut Scale,
+    (paths, config): (&AgentPaths, &Path),
+    args: &ControlBenchArgs,
+    out: &mut AgentRuns,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let vips = scale.vips();
+    progress(&format!(
+        "{vips} VIPs: {} reloads, each changing one weight in the file",
+        args.reloads
+    ));
+    for _ in 0..args.reloads {
+        super::stop::check()?;
+        let (pool, backend) = pick(rng, vips);
+        let w = if scale.weight(pool, backend) == 1 {
+            2
+        } else {
+            1
+        };
+        scale.set_weight(pool, backend, w);
+        scale.write(paths, config)?;
+        let a = conn.request("POST", &Route::Reload.path(), None)?;
+        let r: ReloadResult = a.json("POST /v1/reload")?;
+        ensure!(
+            r.changed_services.len() == 1,
+            "a reload changing one weight changed services {:?}",
+            r.changed_services
+        );
+        let ms = a.elapsed.as_secs_f64() * 1e3;
+        progress(&format!(
+            "{vips} VIPs:   reload {ms:.1} ms ({} map writes)",
+            r.map_writes
+        ));
+        out.reload_ms.push(ms);
+        out.reload_writes.push(r.map_writes as u64);
+    }
+    Ok(())
 }
