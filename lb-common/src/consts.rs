@@ -42,9 +42,13 @@ pub const MAP_VIP_ADDRS: &str = "LB_VIP_ADDRS";
 pub const MAP_CONFIG: &str = "LB_CONFIG";
 /// Bitmap of VIP addresses ([`crate::abi::vip_filter_bit`]), `u64` words.
 pub const MAP_VIP_FILTER: &str = "LB_VIP_FILTER";
+/// Ingress ifindex (`u32`) → that interface's MAC ([`crate::rx::RxMac`]).
+pub const MAP_RX_MACS: &str = "LB_RX_MACS";
+/// Ifindex (`u32`) → the VRRP virtual MACs held there ([`crate::rx::VmacSet`]).
+pub const MAP_VMACS: &str = "LB_VMACS";
 
 /// Every map, for pinning and teardown. Kernel map names are at most 15 bytes.
-pub const ALL_MAPS: [&str; 13] = [
+pub const ALL_MAPS: [&str; 15] = [
     MAP_VIP_TABLE,
     MAP_VIP_ADDRS,
     MAP_RINGS,
@@ -58,6 +62,8 @@ pub const ALL_MAPS: [&str; 13] = [
     MAP_TX_PORTS,
     MAP_CONFIG,
     MAP_VIP_FILTER,
+    MAP_RX_MACS,
+    MAP_VMACS,
 ];
 const _: () = {
     let mut i = 0;
@@ -69,6 +75,9 @@ const _: () = {
 
 /// Size of the device map (interfaces a backend may sit behind).
 pub const MAX_TX_PORTS: u32 = 64;
+/// Interfaces whose frames are checked for their destination MAC (size of
+/// [`MAP_RX_MACS`] and [`MAP_VMACS`]).
+pub const MAX_RX_IFACES: u32 = 64;
 
 /// Most VIPs one data path serves (size of the VIP, ring and VIP-stats maps).
 pub const MAX_VIPS: u32 = 1024;
@@ -186,6 +195,11 @@ pub enum Reason {
     /// IPv6 to a VIP address with more extension headers than the data path
     /// walks (4), or with AH or ESP: no ports it can see.
     DropIpv6Ext,
+    /// To a VIP, in a frame sent to another node's MAC: flooded by a switch,
+    /// or to a VRRP virtual MAC this node does not hold (a backup). Passed
+    /// to the kernel, which drops it as not addressed to this host
+    /// (`crate::rx`).
+    PassOtherHost,
     /// A map lookup that cannot fail did (internal error, should stay 0).
     DropInternal,
 }
@@ -209,6 +223,7 @@ impl Reason {
         Reason::DropIcmpMalformed,
         Reason::DropIcmpNotVipFlow,
         Reason::DropIpv6Ext,
+        Reason::PassOtherHost,
         Reason::DropInternal,
     ];
 
@@ -229,6 +244,7 @@ impl Reason {
             Reason::DropIcmpMalformed => "drop_icmp_malformed",
             Reason::DropIcmpNotVipFlow => "drop_icmp_not_vip_flow",
             Reason::DropIpv6Ext => "drop_ipv6_ext",
+            Reason::PassOtherHost => "pass_other_host",
             Reason::DropInternal => "drop_internal",
         }
     }

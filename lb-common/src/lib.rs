@@ -16,3 +16,4 @@ pub mod hash;
 #[cfg(feature = "user")]
 pub mod maglev;
 pub mod ring_size;
+pub mod rx;

@@ -22,6 +22,7 @@ mod mapped;
 pub mod plan;
 mod privs;
 mod rings;
+pub mod rx;
 mod shared;
 mod sys;
 mod vips;
@@ -59,9 +60,9 @@ use lb_common::{
     },
     consts::{
         ALL_MAPS, MAP_BACKEND_STATS, MAP_BACKENDS, MAP_CONFIG, MAP_FLOWS_V4, MAP_FLOWS_V6,
-        MAP_REASONS, MAP_RING_WORDS, MAP_RINGS, MAP_TX_PORTS, MAP_VIP_ADDRS, MAP_VIP_FILTER,
-        MAP_VIP_STATS, MAP_VIP_TABLE, MAX_BACKENDS, MAX_VIPS, PROG_LB, PROG_PASS, PROG_TX, Reason,
-        state,
+        MAP_REASONS, MAP_RING_WORDS, MAP_RINGS, MAP_RX_MACS, MAP_TX_PORTS, MAP_VIP_ADDRS,
+        MAP_VIP_FILTER, MAP_VIP_STATS, MAP_VIP_TABLE, MAP_VMACS, MAX_BACKENDS, MAX_VIPS, PROG_LB,
+        PROG_PASS, PROG_TX, Reason, state,
     },
 };
 
@@ -205,6 +206,7 @@ pub struct Dataplane {
     backend_stats: PerCpuArray<MapData, Counters>,
     reasons: PerCpuArray<MapData, u64>,
     tx_ports: DevMapHash<MapData>,
+    rx_macs: rx::RxMacs,
     /// The pin directory's writer lock, released last.
     _lock: Option<PinLock>,
 }
@@ -286,6 +288,7 @@ impl Dataplane {
             tx_ports: take(MAP_TX_PORTS)?
                 .try_into()
                 .map_err(map_err(MAP_TX_PORTS))?,
+            rx_macs: rx::RxMacs::new(take(MAP_RX_MACS)?).map_err(map_err(MAP_RX_MACS))?,
             ebpf,
             logger,
             pin_dir: opts.pin_dir.clone(),
@@ -344,6 +347,35 @@ impl Dataplane {
     /// namespace). With a pin directory the link is pinned, and an already
     /// pinned link is atomically switched to this program instead.
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        self.attach_program(iface, mode)?;
+        let (ifindex, mac) = rx::iface_mac(iface).map_err(|e| {
+            DataplaneError::Attach(iface.to_owned(), format!("reading its MAC: {e}"))
+        })?;
+        self.register_rx_mac(ifindex, mac)
+    }
+
+    /// Forwards VIP frames arriving on `ifindex` only when sent to `mac` (or
+    /// to a virtual MAC held there; `lb_common::rx`). [`Dataplane::attach`]
+    /// does it for the interface attached to.
+    pub fn register_rx_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+        self.rx_macs
+            .register(ifindex, mac)
+            .map_err(map_err(MAP_RX_MACS))
+    }
+
+    /// The MAC registered for `ifindex`, if any.
+    pub fn rx_mac(&self, ifindex: u32) -> Option<[u8; 6]> {
+        self.rx_macs.get(ifindex)
+    }
+
+    /// The virtual-MAC map, for a process that loads the data path without
+    /// pins (packet tests); VRRP opens the pinned one ([`rx::Vmacs::open`]).
+    pub fn take_vmacs(&mut self) -> Option<rx::Vmacs> {
+        let map = self.ebpf.take_map(MAP_VMACS)?;
+        rx::Vmacs::from_map(map).ok()
+    }
+
+    fn attach_program(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
         let link_path = self.pin_dir.as_ref().map(|d| d.join("links").join(iface));
         let prog = xdp_mut(&mut self.ebpf, PROG_LB)?;
         let attach_err = |e: ProgramError| DataplaneError::Attach(iface.to_owned(), e.to_string());
@@ -452,6 +484,9 @@ impl Dataplane {
         let Some(dir) = &self.pin_dir else {
             return Ok(());
         };
+        if let Ok((ifindex, _)) = rx::iface_mac(iface) {
+            self.rx_macs.forget(ifindex).map_err(map_err(MAP_RX_MACS))?;
+        }
         let path = dir.join("links").join(iface);
         fs::remove_file(&path).map_err(|source| DataplaneError::Io {
             op: "unpinning link",

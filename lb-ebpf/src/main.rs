@@ -17,6 +17,8 @@ mod parse;
 #[cfg(target_arch = "bpf")]
 mod pipeline;
 #[cfg(target_arch = "bpf")]
+mod rx;
+#[cfg(target_arch = "bpf")]
 mod table;
 #[cfg(target_arch = "bpf")]
 mod verdict;

@@ -14,9 +14,10 @@ use lb_common::{
         VIP_FILTER_WORDS, VIP_TABLE_SLOTS, VipSlot,
     },
     consts::{
-        DEFAULT_FLOW_TABLE_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_TX_PORTS, MAX_VIPS,
-        RING_MAP_FLAGS, Reason, SHARED_MAP_FLAGS, VIP_TABLE_FLAGS,
+        DEFAULT_FLOW_TABLE_SIZE, FLOW_MAP_FLAGS, MAX_BACKENDS, MAX_RX_IFACES, MAX_TX_PORTS,
+        MAX_VIPS, RING_MAP_FLAGS, Reason, SHARED_MAP_FLAGS, VIP_TABLE_FLAGS,
     },
+    rx::{RxMac, VmacSet},
 };
 
 const VIPS: usize = MAX_VIPS as usize;
@@ -74,6 +75,14 @@ pub static LB_CONFIG: Array<Config, 1, SHARED> = Array::new();
 
 #[btf_map]
 pub static LB_VIP_FILTER: Array<u64, { VIP_FILTER_WORDS as usize }> = Array::new();
+
+/// Ingress ifindex → that interface's MAC (`lb_common::rx`).
+#[btf_map]
+pub static LB_RX_MACS: HashMap<u32, RxMac, { MAX_RX_IFACES as usize }> = HashMap::new();
+
+/// Ifindex → the VRRP virtual MACs this node holds there.
+#[btf_map]
+pub static LB_VMACS: HashMap<u32, VmacSet, { MAX_RX_IFACES as usize }> = HashMap::new();
 
 /// Element `index` of an array map (plain, per-CPU or mmapable), or of an
 /// array of maps (the inner map), through `bpf_map_lookup_elem`.

@@ -5,11 +5,12 @@
 //! names its [`Reason`]; the entry point counts the reason.
 //!
 //! Order, for speed: a one-load bitmap of VIP addresses sends the host's own
-//! traffic on at once, before any other check; an established flow is found
-//! in the flow table and forwarded without a VIP lookup (its backend names
-//! its VIP); only a new flow, or one whose backend went away, pays for the VIP
-//! lookup and the ring. ICMP and unusual IPv6 headers are handled off that
-//! path, after the bitmap and before the flow table.
+//! traffic on at once, before any other check; a frame to a VIP that was
+//! sent to another node's MAC is passed next (`crate::rx`); an established
+//! flow is found in the flow table and forwarded without a VIP lookup (its
+//! backend names its VIP); only a new flow, or one whose backend went away,
+//! pays for the VIP lookup and the ring. ICMP and unusual IPv6 headers are
+//! handled off that path, after the bitmap and before the flow table.
 //!
 //! The packet policy (which verdict, counted under which reason) is the table
 //! in docs/datapath.md; each `Reason` says what it counts.
@@ -30,6 +31,7 @@ use crate::{
     icmp::{icmp4, icmp6},
     maps::{LB_BE_STATS, LB_VIP_STATS},
     parse::*,
+    rx::sent_to_us,
     table::Found,
     verdict::{Layout, Tuple, Verdict},
 };
@@ -49,20 +51,23 @@ pub fn process(ctx: &XdpContext) -> Verdict {
         l3 += size_of::<VlanHdr>();
     }
     match proto {
-        ETH_P_IP => ipv4(ctx, l3),
-        ETH_P_IPV6 => ipv6(ctx, l3),
+        ETH_P_IP => ipv4(ctx, l3, &eth.dst),
+        ETH_P_IPV6 => ipv6(ctx, l3, &eth.dst),
         _ => Verdict::pass(Reason::PassNotIp),
     }
 }
 
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
+fn ipv4(ctx: &XdpContext, l3: usize, mac: &[u8; 6]) -> Verdict {
     let Some(ip) = read::<Ipv4Hdr>(ctx, l3) else {
         return Verdict::pass(Reason::PassUnparsed);
     };
     let dst = Addr::from_v4_word(ip.dst);
     if !maybe_vip(&dst) {
         return Verdict::pass(Reason::PassNotVip);
+    }
+    if !sent_to_us(ctx, mac) {
+        return Verdict::pass(Reason::PassOtherHost);
     }
     let ihl = (ip.version_ihl & 0x0f) as usize;
     if ip.version_ihl >> 4 != 4 || ihl < 5 {
@@ -101,13 +106,16 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Verdict {
 const MAX_EXT_HEADERS: usize = 4;
 
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, l3: usize) -> Verdict {
+fn ipv6(ctx: &XdpContext, l3: usize, mac: &[u8; 6]) -> Verdict {
     let Some(ip) = read::<Ipv6Hdr>(ctx, l3) else {
         return Verdict::pass(Reason::PassUnparsed);
     };
     let dst = Addr(ip.dst);
     if !maybe_vip(&dst) {
         return Verdict::pass(Reason::PassNotVip);
+    }
+    if !sent_to_us(ctx, mac) {
+        return Verdict::pass(Reason::PassOtherHost);
     }
     // The version is the high nibble of the first byte (the lowest byte of the
     // little-endian word).

@@ -237,6 +237,25 @@ impl LbNode {
         lb_ctl(&self.socket, args)
     }
 
+    /// Waits for instance `name` to report `state` (`master`, `backup`, ...).
+    pub fn wait_state(&self, name: &str, state: &str, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        while self.instance(name)["state"] != state {
+            if Instant::now() > deadline {
+                bail!("{name} not {state}: {}", self.instance(name));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// The data path's verdict counters (`lb-ctl -o json stats`, `reasons`).
+    pub fn reasons(&self) -> std::collections::BTreeMap<String, u64> {
+        let out = self.ctl(&["-o", "json", "stats"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        serde_json::from_value(v["reasons"].clone()).unwrap_or_default()
+    }
+
     /// `lb-ctl -o json vrrp status`, instance `name`.
     pub fn instance(&self, name: &str) -> serde_json::Value {
         let out = self.ctl(&["-o", "json", "vrrp", "status"]);

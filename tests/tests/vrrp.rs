@@ -24,16 +24,8 @@ fn owner(pair: &Pair, n: usize, vip: IpAddr, node: &LbNode) -> Duration {
 /// (added before the transition is recorded, as keepalived does before its
 /// notify scripts), so the status may trail `ip addr` by a moment.
 fn wait_state(node: &LbNode, state: &str) {
-    let deadline = Instant::now() + T;
-    while node.instance("VI_1")["state"] != state {
-        assert!(
-            Instant::now() < deadline,
-            "lb not {state}: {}\n{}",
-            node.instance("VI_1"),
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    node.wait_state("VI_1", state, T)
+        .unwrap_or_else(|e| panic!("{e}\n{}", node.log()));
 }
 
 /// The client reaches the VIP through whoever owns it (its ARP cache

@@ -16,7 +16,9 @@ use lb_dataplane::{
     Dataplane, Options,
     plan::{self as reconcile, Actual, DesiredBackend, DesiredVip, NextHop},
 };
-use lb_tests::packet::{ACK, FIN, IcmpErr, Ipv6ExtKind, Packet, RST, with_macs};
+use lb_tests::packet::{
+    ACK, DEFAULT_DST_MAC, DEFAULT_SRC_MAC, FIN, IcmpErr, Ipv6ExtKind, Packet, RST, with_macs,
+};
 
 const LB_MAC: [u8; 6] = [0x02, 0x1b, 0, 0, 0, 1];
 
@@ -127,6 +129,11 @@ fn harness() -> Harness {
         vip("10.0.0.101", 80, 6, 0, &[("10.0.4.1", other)]),
         vip("10.0.0.102", 80, 6, 0, &[]),
     ];
+    // BPF_PROG_TEST_RUN runs frames as received on the namespace's
+    // loopback (index 1): register the MAC the test frames are sent to, so
+    // every case below also passes the destination-MAC check.
+    let mut dp = dp;
+    dp.register_rx_mac(1, DEFAULT_DST_MAC).unwrap();
     let mut h = Harness {
         dp,
         actual: Actual::default(),
@@ -576,6 +583,66 @@ fn truncation_inside_l4_with_consistent_ip_length_is_an_l4_error() {
         "tcp header cut, ip length agrees",
         &frame,
         Want::Drop(Reason::DropMalformedL4),
+    );
+}
+
+/// A VRRP backup (or any node) gets frames flooded to it that were sent to
+/// another node's MAC: it passes them (the kernel drops them as not its
+/// own), established flow or not, unless they are sent to its own MAC or to
+/// a virtual MAC it holds as master.
+#[test]
+fn frames_to_another_nodes_mac_are_passed_unless_to_a_held_virtual_mac() {
+    let mut h = harness();
+    let vmacs = h.dp.take_vmacs().expect("the virtual-MAC map");
+    let c4 = sock("192.0.2.20:40000");
+    let c6 = sock("[2001:db8::20]:40000");
+    let (web, web6) = (sock("10.0.0.100:80"), sock("[fd00::100]:443"));
+    let to = |src, dst, mac| Packet::tcp(src, dst).macs(DEFAULT_SRC_MAC, mac);
+    let master = [0x02, 0x99, 0, 0, 0, 7];
+    let vmac4 = lb_common::rx::vmac(51, false);
+    let vmac6 = lb_common::rx::vmac(51, true);
+    let other = Want::Pass(Reason::PassOtherHost);
+    let ours = Want::Forward(Reason::Tx, h.predicted(WEB, c4));
+    h.check(
+        "syn to our MAC",
+        &to(c4, web, DEFAULT_DST_MAC).build(),
+        ours,
+    );
+    let ack = |mac| to(c4, web, mac).tcp_flags(ACK).build();
+    h.check("established flow, another node's MAC", &ack(master), other);
+    h.check("established flow, broadcast", &ack([0xff; 6]), other);
+    h.check("established flow, a VMAC not held", &ack(vmac4), other);
+    h.check(
+        "not a VIP, another node's MAC: the host's business",
+        &to(c4, sock("10.9.9.9:80"), master).build(),
+        Want::Pass(Reason::PassNotVip),
+    );
+
+    vmacs.set(1, 51, false, true).unwrap();
+    assert!(vmacs.holds(1, 51, false).unwrap());
+    h.check("master of VRID 51: its VMAC", &ack(vmac4), ours);
+    h.check(
+        "the IPv6 router of VRID 51 is not held",
+        &to(c6, web6, vmac6).build(),
+        other,
+    );
+    h.check(
+        "VRID 52 is not held",
+        &ack(lb_common::rx::vmac(52, false)),
+        other,
+    );
+    vmacs.set(1, 51, true, true).unwrap();
+    h.check(
+        "master of IPv6 VRID 51 too",
+        &to(c6, web6, vmac6).build(),
+        Want::Forward(Reason::Tx, h.predicted(WEB6, c6)),
+    );
+    vmacs.set(1, 51, false, false).unwrap();
+    h.check("back to backup: its VMAC passed", &ack(vmac4), other);
+    h.check(
+        "and our own MAC still forwarded",
+        &ack(DEFAULT_DST_MAC),
+        ours,
     );
 }
 

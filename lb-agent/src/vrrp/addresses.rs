@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::io::{bind_to_device, open_raw, send_from, setsockopt};
 use super::netlink::{self, Owned};
 use super::supervisor::Watchdog;
+use super::vmac::Held;
 
 /// ff02::1, where unsolicited neighbour advertisements go.
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -30,16 +31,26 @@ pub struct Vip {
 pub struct Addresses {
     pub vips: Vec<Vip>,
     watchdog: Option<Arc<Watchdog>>,
+    /// With `use_vmac` and a data path: its record of the virtual MAC.
+    held: Option<Held>,
 }
 
 impl Addresses {
-    pub fn new(vips: Vec<Vip>, watchdog: Option<Arc<Watchdog>>) -> Addresses {
-        Addresses { vips, watchdog }
+    /// Also forgets a virtual MAC a previous run left recorded as held.
+    pub fn new(vips: Vec<Vip>, watchdog: Option<Arc<Watchdog>>, held: Option<Held>) -> Addresses {
+        if let Some(Err(e)) = held.as_ref().map(|h| h.set(false)) {
+            tracing::warn!("{e}");
+        }
+        Addresses {
+            vips,
+            watchdog,
+            held,
+        }
     }
 
     /// Adds every address; the first failure is returned after trying all.
     pub fn add(&self) -> io::Result<()> {
-        let mut first = Ok(());
+        let mut first = self.held.as_ref().map_or(Ok(()), |h| h.set(true));
         for v in &self.vips {
             if let Some(w) = &self.watchdog {
                 w.own(&v.owned);
@@ -57,7 +68,7 @@ impl Addresses {
 
     /// Removes every address.
     pub fn remove(&self) -> io::Result<()> {
-        let mut first = Ok(());
+        let mut first = self.held.as_ref().map_or(Ok(()), |h| h.set(false));
         for v in &self.vips {
             match netlink::del_address(&v.owned) {
                 Ok(()) => {

@@ -113,6 +113,7 @@ async fn run(events: EventBus, cfg: Config, stopped: watch::Receiver<bool>) {
         .map(|g| (g.name.clone(), Group::new(&g.name)))
         .collect();
     let all = Arc::new(cfg.vrrp.clone());
+    let vmacs = open_vmacs(&cfg);
     let mut tasks = Vec::new();
     for i in &cfg.vrrp.instances {
         let ctx = setup::Context {
@@ -125,12 +126,31 @@ async fn run(events: EventBus, cfg: Config, stopped: watch::Receiver<bool>) {
                 .cloned(),
             watchdog: WATCHDOG.get().cloned(),
             script_timeout: cfg.notify.script_timeout,
+            vmacs: vmacs.clone(),
         };
         let row = setup::register(i, ctx.group.as_ref());
         let task = setup::run(i.clone(), ctx, row, facts.clone(), stopped.clone());
         tasks.push(tokio::spawn(task));
     }
     futures_util::future::join_all(tasks).await;
+}
+
+/// The data path's virtual-MAC record, when instances use a virtual MAC
+/// and a data path is pinned (the agent loads it before VRRP starts).
+fn open_vmacs(cfg: &Config) -> Option<Arc<lb_dataplane::rx::Vmacs>> {
+    if !cfg.vrrp.instances.iter().any(|i| i.use_vmac) {
+        return None;
+    }
+    match lb_dataplane::rx::Vmacs::open(&cfg.agent.bpffs) {
+        Ok(v) => v.map(Arc::new),
+        Err(e) => {
+            tracing::error!(
+                "vrrp: cannot open the data path's virtual-MAC map ({e}); frames sent to a \
+                 virtual MAC are passed to the kernel, not balanced"
+            );
+            None
+        }
+    }
 }
 
 impl Vrrp {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use lb_api::vrrp::{VrrpInstanceStatus, VrrpState, VrrpTransition};
 use lb_config::vrrp::{VrrpConfig, VrrpInstance};
+use lb_dataplane::rx::Vmacs;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -24,7 +25,7 @@ use super::status;
 use super::supervisor::Watchdog;
 use super::track::Facts;
 use super::validate::Expect;
-use super::vmac;
+use super::vmac::{self, Held};
 use crate::events::EventBus;
 
 /// What every instance shares.
@@ -34,6 +35,8 @@ pub struct Context {
     pub group: Option<Group>,
     pub watchdog: Option<Arc<Watchdog>>,
     pub script_timeout: Duration,
+    /// The data path's virtual-MAC record, when a data path is loaded.
+    pub vmacs: Option<Arc<Vmacs>>,
 }
 
 /// The instance's row on the status board, before it runs.
@@ -124,7 +127,7 @@ fn build(i: &VrrpInstance, ctx: &Context, row: usize) -> io::Result<Instance> {
     Ok(Instance {
         machine: Machine::new(params, i.priority),
         expect: expect(i, &ctx.all, source),
-        addresses: Addresses::new(vips, ctx.watchdog.clone()),
+        addresses: Addresses::new(vips, ctx.watchdog.clone(), held(i, ctx, link.index)),
         socket,
         dsts,
         ifindex: link.index,
@@ -157,6 +160,17 @@ fn primary(ifname: &str, ipv6: bool, vips: &[IpAddr]) -> io::Result<IpAddr> {
         io::Error::other(format!(
             "{ifname} has no {fam} address to send adverts from; add one or set mcast_src_ip"
         ))
+    })
+}
+
+/// With `use_vmac`, the data path's record of holding the virtual MAC.
+fn held(i: &VrrpInstance, ctx: &Context, parent: u32) -> Option<Held> {
+    let map = ctx.vmacs.clone().filter(|_| i.use_vmac)?;
+    Some(Held {
+        map,
+        parent,
+        vrid: i.vrid,
+        ipv6: i.is_ipv6(),
     })
 }
 

@@ -7,6 +7,9 @@
 //! interface (keepalived's `vmac_xmit_base`).
 
 use std::io;
+use std::sync::Arc;
+
+use lb_dataplane::rx::Vmacs;
 
 use rtnetlink::packet_route::link::MacVlanMode;
 use rtnetlink::{LinkMacVlan, LinkMessageBuilder};
@@ -14,8 +17,32 @@ use rtnetlink::{LinkMacVlan, LinkMessageBuilder};
 use super::netlink;
 
 /// The virtual MAC of `vrid`.
-pub fn mac(vrid: u8, ipv6: bool) -> [u8; 6] {
-    [0x00, 0x00, 0x5e, 0x00, if ipv6 { 0x02 } else { 0x01 }, vrid]
+pub use lb_common::rx::vmac as mac;
+
+/// The data path's record that this node holds a virtual MAC: the XDP
+/// program forwards VIP frames sent to it only while it is set, so a backup
+/// that gets them flooded passes them to its kernel, which drops them
+/// (`lb_common::rx`). Set on becoming master, cleared on leaving.
+pub struct Held {
+    pub map: Arc<Vmacs>,
+    /// The base interface, where XDP sees the frames.
+    pub parent: u32,
+    pub vrid: u8,
+    pub ipv6: bool,
+}
+
+impl Held {
+    pub fn set(&self, held: bool) -> io::Result<()> {
+        self.map
+            .set(self.parent, self.vrid, self.ipv6, held)
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "recording virtual MAC {:02x?} as {} in the data path: {e}",
+                    mac(self.vrid, self.ipv6),
+                    if held { "held" } else { "released" }
+                ))
+            })
+    }
 }
 
 pub fn name(vrid: u8, ipv6: bool) -> String {
