@@ -6,6 +6,7 @@ pub mod agent;
 pub mod api;
 pub mod desired;
 pub mod events;
+pub mod frontends;
 pub mod health;
 pub mod http;
 pub mod loader;

@@ -6,5 +6,6 @@ pub mod client;
 pub mod event_stream;
 pub mod events;
 pub mod paths;
+pub mod proxy;
 pub mod types;
 pub mod vrrp;

@@ -41,6 +41,8 @@ pub enum Route {
     Flows(String, String),
     /// VRRP instances (`lb_api::vrrp::VrrpStatus`).
     Vrrp,
+    /// L7 frontends (`lb_api::proxy::Frontends`).
+    Frontends,
 }
 
 impl Route {
@@ -69,6 +71,7 @@ impl Route {
             Route::BackendWeight(p, b) => vec!["pools", p, "backends", b, "weight"],
             Route::Flows(p, b) => vec!["pools", p, "backends", b, "flows"],
             Route::Vrrp => vec!["vrrp"],
+            Route::Frontends => vec!["frontends"],
         }
     }
 
@@ -109,6 +112,7 @@ impl Route {
             ["pools", p, "backends", b, "weight"] => Route::BackendWeight(own(p), own(b)),
             ["pools", p, "backends", b, "flows"] => Route::Flows(own(p), own(b)),
             ["vrrp"] => Route::Vrrp,
+            ["frontends"] => Route::Frontends,
             _ => return None,
         })
     }
@@ -257,6 +261,7 @@ mod tests {
             Route::BackendWeight(p(), "b1".into()),
             Route::Flows(p(), "10.0.1.1".into()),
             Route::Vrrp,
+            Route::Frontends,
         ]
     }
 

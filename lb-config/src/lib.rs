@@ -19,6 +19,7 @@ mod positions;
 pub mod proxy;
 mod raw;
 pub mod rules;
+pub mod stats;
 mod validate;
 pub mod vrrp;
 

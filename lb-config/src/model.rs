@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::check::{BackendCheck, CheckConfig, HealthConfig};
 use crate::notify::NotifyConfig;
 use crate::proxy::{BackendL7, FrontendConfig, PoolL7, ProxyConfig};
+use crate::stats::StatsConfig;
 use crate::vrrp::VrrpConfig;
 
 /// Every key, its default and its allowed values, as a commented YAML file that
@@ -74,6 +75,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// L7 frontends (`frontends:`, HAProxy `frontend`), in file order.
     pub frontends: Vec<FrontendConfig>,
+    /// The statistics page (`stats:`, HAProxy's `stats` lines).
+    pub stats: StatsConfig,
 }
 
 impl Config {

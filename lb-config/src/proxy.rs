@@ -21,10 +21,16 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::model::{Config, spelled_enum};
 
 mod balance;
+mod log;
 mod net;
+mod reject;
+mod source;
 
 pub use balance::Balance;
+pub use log::*;
 pub use net::{Bind, IpNet};
+pub use reject::*;
+pub use source::{Source, UseSrc};
 
 /// Default of `proxy.maxconn`: connections the whole proxy accepts at once
 /// (HAProxy `global maxconn`); further ones wait in the kernel's backlog.
@@ -75,6 +81,11 @@ pub struct ProxyConfig {
     /// `proxy.defaults`: what frontends and pools leave out. Kept, resolved,
     /// for pools added at runtime.
     pub defaults: ProxyDefaults,
+    /// `proxy.log` (HAProxy's global `log` lines): where `log: global` sends.
+    pub log: Vec<LogTarget>,
+    /// The program name in syslog headers (HAProxy `log-tag`). Default
+    /// [`DEFAULT_LOG_TAG`].
+    pub log_tag: String,
 }
 
 impl Default for ProxyConfig {
@@ -84,6 +95,8 @@ impl Default for ProxyConfig {
             max_header_size: DEFAULT_MAX_HEADER_SIZE,
             max_headers: DEFAULT_MAX_HEADERS,
             defaults: ProxyDefaults::default(),
+            log: Vec::new(),
+            log_tag: DEFAULT_LOG_TAG.to_owned(),
         }
     }
 }
@@ -104,6 +117,8 @@ pub struct ProxyDefaults {
     /// Every pool's settings, `timeouts` included (the frontend-side ones
     /// are frontends' defaults).
     pub pool: PoolL7,
+    /// A frontend's logging (`log`, `httplog`, `dontlognull`, …).
+    pub log: FrontendLog,
 }
 
 impl Default for ProxyDefaults {
@@ -113,6 +128,7 @@ impl Default for ProxyDefaults {
             forwardfor: None,
             forwarded_proto: false,
             pool: PoolL7::default(),
+            log: FrontendLog::default(),
         }
     }
 }
@@ -196,6 +212,11 @@ pub struct FrontendConfig {
     /// response (clients keep theirs). Also set when the pool sets it.
     /// Always false in TCP mode.
     pub http_server_close: bool,
+    /// Source deny/allow lists and per-source rate limits (`src_deny`,
+    /// `src_allow`, `rate_limit`), applied before any rule.
+    pub reject: Reject,
+    /// Its access log: where, in which format, which connections.
+    pub log: FrontendLog,
 }
 
 impl FrontendConfig {
@@ -394,6 +415,10 @@ pub struct PoolL7 {
     pub http_server_close: bool,
     /// The server-side timeouts in effect (`connect`, `server`, `queue`).
     pub timeouts: Timeouts,
+    /// Where connections to the servers come from (HAProxy `source`);
+    /// none by default: the kernel picks the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
 }
 
 impl PoolL7 {
@@ -415,6 +440,7 @@ impl Default for PoolL7 {
             abortonclose: false,
             http_server_close: false,
             timeouts: Timeouts::default(),
+            source: None,
         }
     }
 }

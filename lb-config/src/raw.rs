@@ -20,7 +20,7 @@ use super::duration::DurationText;
 use super::model::{HashMode, LogLevel, Protocol, XdpMode};
 use super::positions::{Segment, YamlPath};
 use super::proxy::HashType;
-use super::validate::proxy::raw::{RawCookie, RawPoolL7, RawTimeouts, take_pool_l7};
+use super::validate::proxy::raw::{RawCookie, RawPoolL7, RawSource, RawTimeouts, take_pool_l7};
 
 /// The whole document.
 #[derive(Deserialize)]
@@ -42,6 +42,8 @@ pub(super) struct RawConfig {
     pub frontends: Option<Value>,
     /// Checked in `validate::notify`, which has the section's raw structs.
     pub notify: Option<Value>,
+    /// Checked in `validate::stats`, which has the section's raw struct.
+    pub stats: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +87,8 @@ pub(super) struct RawPool {
     pub abortonclose: Option<bool>,
     pub http_server_close: Option<bool>,
     pub timeout: Option<RawTimeouts>,
+    #[serde(default, deserialize_with = "present")]
+    pub source: Option<Option<RawSource>>,
 }
 
 impl RawPool {

@@ -8,8 +8,8 @@ use lb_api::client::Client;
 use lb_config::DEFAULT_BPFFS;
 use lb_ctl::{
     cli::{
-        self, Exit, Output, backend::BackendCommand, block_on, pool::PoolCommand,
-        service::ServiceCommand, vrrp::VrrpCommand,
+        self, Exit, Output, backend::BackendCommand, block_on, frontend::FrontendCommand,
+        pool::PoolCommand, service::ServiceCommand, vrrp::VrrpCommand,
     },
     netns,
 };
@@ -75,6 +75,9 @@ enum Command {
     /// A pool's backends: list, add, remove, enable, drain, maint, set-weight.
     #[command(subcommand)]
     Backend(BackendCommand),
+    /// The L7 proxy's frontends: list (sessions, requests, responses, refusals).
+    #[command(subcommand)]
+    Frontend(FrontendCommand),
     /// Which backend a client lands on, and why.
     Explain {
         /// The service's name or ADDRESS:PORT/PROTOCOL.
@@ -190,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Service(cmd) => block_on(cli::service::run(cmd, &client, out)),
         Command::Pool(cmd) => block_on(cli::pool::run(cmd, &client, out)),
         Command::Backend(cmd) => block_on(cli::backend::run(cmd, &client, out)),
+        Command::Frontend(cmd) => block_on(cli::frontend::run(cmd, &client, out)),
         Command::Explain {
             service,
             client: who,

@@ -12,19 +12,27 @@
 //! runtime in force, queues, counters, limits) is behind `Arc`s and
 //! atomics and works from any thread; a queued request woken by a slot
 //! freed on another core is the only cross-thread wake-up left.
+//!
+//! Each thread confines itself (crate::confine) before it serves anything,
+//! and [`Cores::start`] waits for all of them to have done so: no
+//! connection is ever served by a thread that still holds privileges.
 
-use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, mpsc};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+
+use crate::ProxyError;
+use crate::confine;
 
 /// Where connections are served: the handles of the core threads.
 #[derive(Debug)]
 pub(crate) struct Cores {
     handles: Box<[Handle]>,
     next: AtomicUsize,
+    /// The threads kept `CAP_NET_RAW` (for `usesrc`).
+    net_raw: bool,
 }
 
 /// Keeps the core threads running; dropping it stops them, and with them
@@ -49,25 +57,40 @@ impl Drop for Running {
 }
 
 impl Cores {
-    /// Starts one thread per core the process may run on.
-    pub(crate) fn start() -> io::Result<(Arc<Cores>, Running)> {
+    /// Starts one thread per core the process may run on, each confined
+    /// before this returns; `keep_net_raw`: they keep `CAP_NET_RAW` (if the
+    /// process has it), for `usesrc`.
+    pub(crate) fn start(keep_net_raw: bool) -> Result<(Arc<Cores>, Running), ProxyError> {
         let n = std::thread::available_parallelism().map_or(1, usize::from);
         let mut handles = Vec::with_capacity(n);
         let mut running = Running {
             stop: Vec::with_capacity(n),
             threads: Vec::with_capacity(n),
         };
+        let mut net_raw = keep_net_raw;
         for i in 0..n {
-            let (handle, stopper, thread) = core(i)?;
+            let (confined, handle, stopper, thread) = core(i, keep_net_raw)?;
             handles.push(handle);
             running.stop.push(stopper);
             running.threads.push(thread);
+            // A thread that could not confine itself serves nothing (it
+            // stops when `running` is dropped) and the proxy does not start.
+            let kept = confined
+                .recv()
+                .unwrap_or(Err(confine::ConfineError::Gone))?;
+            net_raw &= kept;
         }
         let cores = Cores {
             handles: handles.into(),
             next: AtomicUsize::new(0),
+            net_raw,
         };
         Ok((Arc::new(cores), running))
+    }
+
+    /// Whether the threads kept `CAP_NET_RAW`, which `usesrc` needs.
+    pub(crate) fn net_raw(&self) -> bool {
+        self.net_raw
     }
 
     /// The core the next connection goes to (in turn: connections are
@@ -78,21 +101,38 @@ impl Cores {
     }
 }
 
-/// Starts core thread `i`: its runtime's handle, what stops it, the thread.
-fn core(i: usize) -> io::Result<(Handle, oneshot::Sender<()>, std::thread::JoinHandle<()>)> {
+/// What [`core`] gives back: how its confinement went (whether it kept
+/// `CAP_NET_RAW`), its runtime's handle, what stops it, the thread.
+type Core = (
+    mpsc::Receiver<Result<bool, confine::ConfineError>>,
+    Handle,
+    oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+);
+
+/// Starts core thread `i`, which confines itself first.
+fn core(i: usize, keep_net_raw: bool) -> Result<Core, ProxyError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(ProxyError::Threads)?;
     let handle = rt.handle().clone();
     let (stop, stopped) = oneshot::channel::<()>();
+    let (tell, confined) = mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name(format!("lb-proxy-{i}"))
         .spawn(move || {
-            // Serves the tasks handed to it until told to stop (or the
-            // sender is dropped).
-            let _ = rt.block_on(stopped);
-        })?;
-    Ok((handle, stop, thread))
+            let outcome = confine::confine(keep_net_raw);
+            let ok = outcome.is_ok();
+            let _ = tell.send(outcome);
+            if ok {
+                // Serves the tasks handed to it until told to stop (or the
+                // sender is dropped).
+                let _ = rt.block_on(stopped);
+            }
+        })
+        .map_err(ProxyError::Threads)?;
+    Ok((confined, handle, stop, thread))
 }
 
 #[cfg(test)]
@@ -115,7 +155,7 @@ mod tests {
     /// their own, each in turn, and stop when told.
     #[test]
     fn tasks_run_on_the_core_threads_in_turn_until_stopped() {
-        let (cores, running) = Cores::start().expect("the threads start");
+        let (cores, running) = Cores::start(false).expect("the threads start");
         let n = cores.handles.len();
         for i in 0..2 * n {
             let name = run_next(&cores).expect("the task ran");

@@ -39,12 +39,14 @@ pub enum ProxyError {
     },
     #[error("cannot start the proxy's threads: {0}; check the process and thread limits")]
     Threads(#[source] std::io::Error),
+    #[error("cannot drop the privileges of the proxy's threads: {0}")]
+    Confine(#[from] crate::confine::ConfineError),
 }
 
 /// What requests share: the runtime in force and the global limit.
 pub(crate) struct Shared {
     pub(crate) runtime: ArcSwap<Runtime>,
-    global: Arc<Limit>,
+    pub(crate) global: Arc<Limit>,
     /// The threads connections are served on.
     cores: Arc<Cores>,
     /// Serializes replacements (apply, update_pools); never held on the
@@ -106,7 +108,7 @@ pub struct Proxy {
 impl Proxy {
     /// Opens every bind of `desired` and starts serving.
     pub async fn start(desired: &Desired) -> Result<Proxy, ProxyError> {
-        let (cores, running) = Cores::start().map_err(ProxyError::Threads)?;
+        let (cores, running) = Cores::start(wants_net_raw(desired))?;
         let proxy = Proxy {
             shared: Arc::new(Shared {
                 runtime: ArcSwap::from_pointee(Runtime::default()),
@@ -125,6 +127,13 @@ impl Proxy {
     /// refuses the whole change, and nothing changes), then the runtime
     /// replaced, then removed binds closed.
     pub async fn apply(&self, desired: &Desired) -> Result<(), ProxyError> {
+        if wants_net_raw(desired) && !self.shared.cores.net_raw() {
+            tracing::warn!(
+                "a pool uses `usesrc`, but the proxy's threads dropped CAP_NET_RAW when the agent \
+                 started (no `usesrc` then, or the agent lacks it): its connections will fail \
+                 until the agent is restarted with it"
+            );
+        }
         let mut listeners = self.listeners.lock().await;
         let plan = plan_binds(desired, &listeners);
         let opened = open_all(&plan.open)?;
@@ -179,6 +188,18 @@ impl Proxy {
             l.close().await;
         }
     }
+}
+
+/// Whether a pool of `desired`, or one added at runtime with the defaults,
+/// connects from a foreign address (`usesrc`): the core threads then keep
+/// `CAP_NET_RAW`, which `IP_TRANSPARENT` needs.
+fn wants_net_raw(desired: &Desired) -> bool {
+    let transparent = |s: &Option<lb_config::proxy::Source>| s.is_some_and(|s| s.is_transparent());
+    transparent(&desired.proxy.defaults.pool.source)
+        || desired
+            .pools
+            .iter()
+            .any(|p| transparent(&p.config.proxy.source))
 }
 
 /// What a reload does to the listeners (addresses kept as they are are

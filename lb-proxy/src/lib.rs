@@ -9,13 +9,17 @@
 pub mod acl;
 pub mod answer;
 pub mod balance;
+mod confine;
 pub mod cookie;
 mod cores;
 pub mod decide;
 pub mod front;
 mod handle;
 pub mod headers;
+pub mod histogram;
 pub mod listen;
+pub mod log;
+pub mod reject;
 pub mod route;
 pub mod runtime;
 mod serve;
@@ -23,6 +27,7 @@ pub mod servers;
 pub mod stats;
 pub mod upstream;
 
+pub use confine::ConfineError;
 pub(crate) use handle::Shared;
 pub use handle::{Proxy, ProxyError};
 pub use runtime::{Desired, PoolView, ServerState};

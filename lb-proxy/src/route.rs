@@ -192,6 +192,8 @@ mod tests {
             forwardfor: None,
             forwarded_proto: false,
             http_server_close: false,
+            reject: Default::default(),
+            log: Default::default(),
         }
     }
 

@@ -19,6 +19,7 @@ use lb_config::proxy::{FrontendConfig, ProxyConfig, ProxyMode};
 use crate::front::{FrontCounters, Settings, head};
 use crate::headers::Rewrite;
 use crate::listen::Limit;
+use crate::reject::Guard;
 use crate::route::Routes;
 use crate::upstream::{HeadLimits, Upstream};
 
@@ -56,6 +57,10 @@ pub struct Frontend {
     pub rewrite: Rewrite,
     /// `option http-server-close` (the pool's setting applies too).
     pub http_server_close: bool,
+    /// `src_deny`, `src_allow` and `rate_limit`.
+    pub reject: Guard,
+    /// Its access log; None when it logs nothing.
+    pub log: Option<Arc<crate::log::Setup>>,
     /// The configuration it was compiled from (to tell what changed).
     pub config: FrontendConfig,
 }
@@ -151,6 +156,8 @@ fn frontend(
             ProxyMode::Tcp => Rewrite::default(),
         },
         http_server_close: cfg.http_server_close,
+        log: crate::log::Setup::new(cfg, &proxy.log_tag),
+        reject: Guard::new(&cfg.reject, before.map(|b| &b.reject)),
         config: cfg.clone(),
     }
 }

@@ -10,11 +10,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::BytesMut;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
+use lb_config::proxy::{LogFormat, RateReply};
 use tokio::time::Instant;
 
 use crate::Shared;
 use crate::front::{self, Client, FrontCounters, RequestBody, Settings};
 use crate::listen::Accepted;
+use crate::log::{
+    self, ServerTrace,
+    request::{Gauges, RequestLog, TcpEnd},
+};
+use crate::reject::Reason;
 use crate::route::Decision;
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::{self, Ctx, ResponseBody, error_response};
@@ -29,8 +35,24 @@ pub(crate) fn spawn(shared: Arc<Shared>, rt: Arc<Runtime>, f: Arc<Frontend>, con
         slots,
         closing,
     } = conn;
+    // Refused at accept: closed without a word, as HAProxy's `tcp-request
+    // connection reject`, and not counted as a connection.
+    let tracked = match f.reject.accept(peer.ip()) {
+        Ok(t) => t,
+        Err(why) => {
+            f.settings.counters.reject(why);
+            return;
+        }
+    };
     let client = Client { peer, local };
-    let open = Open::new(&f.settings.counters);
+    let held = Held {
+        open: Open::new(&f.settings.counters),
+        _slots: slots,
+        _tracked: tracked,
+    };
+    if let Some(setup) = f.log.as_ref().filter(|s| s.format == LogFormat::Connect) {
+        log::request::connect(setup, client);
+    }
     match f.mode {
         lb_config::proxy::ProxyMode::Http => {
             let (r, w) = stream.into_split();
@@ -48,34 +70,73 @@ pub(crate) fn spawn(shared: Arc<Shared>, rt: Arc<Runtime>, f: Arc<Frontend>, con
             };
             tokio::spawn(async move {
                 conn.run(reader).await;
-                drop((slots, open));
+                drop(held);
             });
         }
-        lb_config::proxy::ProxyMode::Tcp => {
-            let pool = f
-                .routes
-                .default_pool()
-                .and_then(|name| rt.pools.get(name))
-                .map(|p| p.upstream.clone());
-            let ctx = Ctx {
-                client: peer,
-                server_close: true,
-                client_timeout: f.settings.client,
-            };
-            tokio::spawn(async move {
-                if let Some(up) = pool {
-                    match up.relay(stream, &ctx).await {
-                        Ok(r) => {
-                            FrontCounters::add(&open.0.bytes_in, r.bytes_in);
-                            FrontCounters::add(&open.0.bytes_out, r.bytes_out);
-                        }
-                        Err(e) => tracing::debug!(client = %peer, error = %e, "tcp relay"),
-                    }
-                }
-                drop((slots, open));
-            });
-        }
+        lb_config::proxy::ProxyMode::Tcp => spawn_tcp(&shared, &rt, &f, client, stream, held),
     }
+}
+
+/// What a connection holds while it lives: its slots (`maxconn`), its
+/// place in the open count and in the per-source table (`rate_limit`).
+struct Held {
+    open: Open,
+    _slots: [crate::listen::Slot; 2],
+    _tracked: Option<crate::reject::Tracked>,
+}
+
+/// `mode tcp`: relays the connection to a server of the default pool.
+fn spawn_tcp(
+    shared: &Shared,
+    rt: &Runtime,
+    f: &Frontend,
+    client: Client,
+    stream: tokio::net::TcpStream,
+    held: Held,
+) {
+    let pool = f
+        .routes
+        .default_pool()
+        .and_then(|name| rt.pools.get(name))
+        .map(|p| p.upstream.clone());
+    let ctx = Ctx {
+        client: client.peer,
+        server_close: true,
+        client_timeout: f.settings.client,
+    };
+    let gauges = Gauges {
+        global: shared.global.clone(),
+        counters: f.settings.counters.clone(),
+    };
+    let setup = f.log.clone().filter(|s| s.format != LogFormat::Connect);
+    let accepted = Instant::now();
+    tokio::spawn(async move {
+        let mut trace = ServerTrace::default();
+        let mut result = None;
+        if let Some(up) = &pool {
+            let r = up.relay_logged(stream, &ctx, &mut trace).await;
+            match &r {
+                Ok(r) => {
+                    FrontCounters::add(&held.open.0.bytes_in, r.bytes_in);
+                    FrontCounters::add(&held.open.0.bytes_out, r.bytes_out);
+                }
+                Err(e) => tracing::debug!(client = %client.peer, error = %e, "tcp relay"),
+            }
+            result = Some(r);
+        }
+        if let Some(setup) = &setup {
+            log::request::tcp(TcpEnd {
+                setup,
+                client,
+                gauges: &gauges,
+                accepted,
+                pool: pool.as_ref(),
+                trace: &trace,
+                result: result.as_ref(),
+            });
+        }
+        drop(held);
+    });
 }
 
 /// Counts a connection open while it lives.
@@ -106,6 +167,8 @@ pub(crate) struct HttpService {
     bind: SocketAddr,
     /// This client's `option forwardfor` value (None: not added).
     xff: Option<HeaderValue>,
+    /// The current request's log; None when the frontend logs no requests.
+    log: Option<RequestLog>,
 }
 
 impl HttpService {
@@ -117,6 +180,7 @@ impl HttpService {
         bind: SocketAddr,
     ) -> Self {
         let xff = front.rewrite.forwardfor_value(client.peer);
+        let log = request_log(&shared, &front, client);
         HttpService {
             shared,
             rt,
@@ -124,6 +188,7 @@ impl HttpService {
             client,
             bind,
             xff,
+            log,
         }
     }
 
@@ -138,6 +203,7 @@ impl HttpService {
         self.rt = now;
         if !Arc::ptr_eq(&front, &self.front) {
             self.xff = front.rewrite.forwardfor_value(self.client.peer);
+            self.log = request_log(&self.shared, &front, self.client);
             self.front = front;
         }
         Some(())
@@ -157,10 +223,24 @@ impl front::Service for HttpService {
         if self.refresh().is_none() {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, true);
         }
+        if let Some(log) = &mut self.log {
+            log.begin(&req);
+        }
+        if let Some(reply) = self.front.reject.request(client.peer.ip()) {
+            let counters = &self.front.settings.counters;
+            counters.reject(Reason::HttpReqRate);
+            return match reply {
+                RateReply::Status(s) => error_response(deny_status(s), true),
+                RateReply::Close => front::hang_up(error_response(StatusCode::FORBIDDEN, true)),
+            };
+        }
         let (mut parts, body) = req.into_parts();
         let pool = match self.front.routes.decide(&parts, client.peer) {
             Decision::Deny(status) => {
                 FrontCounters::inc(&self.front.settings.counters.denied);
+                if let Some(log) = &mut self.log {
+                    log.denied();
+                }
                 return error_response(status, true);
             }
             Decision::Pool(name) => self.rt.pools.get(name),
@@ -181,12 +261,43 @@ impl front::Service for HttpService {
             client_timeout: self.front.settings.client,
         };
         let req = Request::from_parts(parts, upstream_body(body));
-        pool.upstream.forward(req, &ctx).await
+        let Some(log) = &mut self.log else {
+            return pool.upstream.forward(req, &ctx).await;
+        };
+        let res = (pool.upstream)
+            .forward_logged(req, &ctx, &mut log.trace)
+            .await;
+        log.forwarded(&pool.upstream);
+        res
     }
 
     fn error(&self, status: StatusCode, close: bool) -> Response<ResponseBody> {
         error_response(status, close)
     }
+
+    fn logs(&self) -> bool {
+        self.log.is_some()
+    }
+
+    fn logged(&mut self, exchange: front::Exchange) {
+        if let Some(log) = &mut self.log {
+            log.end(exchange);
+        }
+    }
+}
+
+/// The request log of `front`'s connection from `client`, when it logs
+/// requests (HAProxy's `Connect from` line is written at accept instead).
+fn request_log(shared: &Shared, front: &Frontend, client: Client) -> Option<RequestLog> {
+    let setup = front.log.clone()?;
+    if setup.format == LogFormat::Connect {
+        return None;
+    }
+    let gauges = Gauges {
+        global: shared.global.clone(),
+        counters: front.settings.counters.clone(),
+    };
+    Some(RequestLog::new(setup, client, gauges))
 }
 
 fn upstream_body(b: RequestBody) -> upstream::RequestBody {
@@ -195,4 +306,9 @@ fn upstream_body(b: RequestBody) -> upstream::RequestBody {
         RequestBody::Full(bytes) => upstream::RequestBody::Full(Some(bytes)),
         RequestBody::Client(body) => upstream::RequestBody::stream(body),
     }
+}
+
+/// A configured deny status as a status code (the file's are all valid).
+fn deny_status(s: u16) -> StatusCode {
+    StatusCode::from_u16(s).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use lb_config::proxy::ProxyMode;
+use lb_config::proxy::{Bind, ProxyMode};
 
 use crate::front::FrontSnapshot;
 use crate::runtime::{Runtime, ServerState};
@@ -22,6 +22,7 @@ pub struct Stats {
 pub struct FrontendStats {
     pub name: String,
     pub mode: ProxyMode,
+    pub binds: Vec<Bind>,
     pub maxconn: u32,
     pub counters: FrontSnapshot,
 }
@@ -47,6 +48,8 @@ pub struct ServerStats {
     pub active: u32,
     /// Requests waiting for this server now.
     pub queued: u32,
+    /// Requests it takes at once (`maxconn`); `None`: no limit.
+    pub maxconn: Option<u32>,
     /// When its state last changed.
     pub since: SystemTime,
 }
@@ -59,6 +62,7 @@ pub fn of(rt: &Runtime) -> Stats {
         .map(|f| FrontendStats {
             name: f.name.to_string(),
             mode: f.mode,
+            binds: f.config.binds.clone(),
             maxconn: f.limit.max(),
             counters: f.settings.counters.snapshot(),
         })
@@ -82,6 +86,7 @@ pub fn of(rt: &Runtime) -> Stats {
                     counters: link.counters().snapshot(),
                     active: link.active(),
                     queued: link.queued(),
+                    maxconn: link.maxconn(),
                     since: *since,
                 })
                 .collect();

@@ -114,6 +114,8 @@ fn frontend(name: &str, port: u16, default: &str) -> FrontendConfig {
         }),
         forwarded_proto: false,
         http_server_close: false,
+        reject: Default::default(),
+        log: Default::default(),
     }
 }
 

@@ -87,7 +87,8 @@ pub struct Agent {
     pub config: PathBuf,
     pub socket: PathBuf,
     pub bpffs: PathBuf,
-    _peer: PeerPass,
+    /// None for an agent outside a [`Lab`] ([`Agent::start_in`]).
+    _peer: Option<PeerPass>,
 }
 
 /// Where test agents serve metrics (in their own network namespace).
@@ -123,8 +124,27 @@ impl Agent {
         body: &str,
         env: &[(&str, &str)],
     ) -> Result<Agent> {
+        let peer = PeerPass::attach(lab)?;
+        let ns = lab.lb().ns.name();
+        Agent::start_tagged(ns, lab.prefix(), agent_extra, body, env, Some(peer))
+    }
+
+    /// [`Agent::start`] in namespace `ns`, outside any [`Lab`] (no XDP on
+    /// a veth peer is arranged: for agents that serve only the L7 proxy).
+    pub fn start_in(ns: &crate::netns::NetNs, body: &str) -> Result<Agent> {
+        Agent::start_tagged(ns.name(), ns.name(), "", body, &[], None)
+    }
+
+    fn start_tagged(
+        netns: &str,
+        prefix: &str,
+        agent_extra: &str,
+        body: &str,
+        env: &[(&str, &str)],
+        peer: Option<PeerPass>,
+    ) -> Result<Agent> {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{}x{n}", lab.prefix());
+        let tag = format!("{prefix}x{n}");
         let dir = std::env::temp_dir().join(format!("lb-agent-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -140,12 +160,12 @@ impl Agent {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            netns: lab.lb().ns.name().to_owned(),
+            netns: netns.to_owned(),
             socket: dir.join("lb.sock"),
             dir,
             config,
             bpffs,
-            _peer: PeerPass::attach(lab)?,
+            _peer: peer,
         };
         a.spawn()?;
         Ok(a)
@@ -158,6 +178,11 @@ impl Agent {
         let child = spawn_agent(&self.netns, &self.config, &log, &self.env, ready)?;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// The running agent's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The agent's log so far.

@@ -38,6 +38,8 @@ struct Shared {
     requests: AtomicU64,
     connections: AtomicU64,
     by_source: Mutex<HashMap<IpAddr, u64>>,
+    /// The peer address of every connection accepted, in order.
+    peers: Mutex<Vec<SocketAddr>>,
     /// Clones of the open connections, so drop can shut them down; keyed by connection number.
     open: Mutex<HashMap<u64, TcpStream>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -98,6 +100,11 @@ impl HttpBackend {
     pub fn requests_by_source(&self) -> HashMap<IpAddr, u64> {
         self.shared.by_source.lock().expect("lock").clone()
     }
+
+    /// The address and port each connection came from, in accept order (IPv4 as IPv4).
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.shared.peers.lock().expect("lock").clone()
+    }
 }
 
 impl Drop for HttpBackend {
@@ -136,6 +143,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, name: &str) {
                 continue;
             }
         };
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        shared.peers.lock().expect("lock").push(peer);
         shared.connections.fetch_add(1, Ordering::SeqCst);
         let id = next_id;
         next_id += 1;
@@ -238,7 +247,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
 
 /// Reads up to and including the blank line ending a head; `None` if the stream ends first
 /// without any byte of it.
-fn read_head(r: &mut BufReader<TcpStream>) -> io::Result<Option<String>> {
+pub fn read_head(r: &mut BufReader<TcpStream>) -> io::Result<Option<String>> {
     let mut head = String::new();
     loop {
         let n = r

@@ -12,12 +12,17 @@ use crate::process::{self, is_root, say};
 /// (`mariadbd`, `mariadb-install-db`, the `mariadb` client) and `openssl` (a self-signed
 /// certificate) for the health-check tests; `keepalived`, the other VRRP router of the VRRP
 /// interop tests and bench; `haproxy` and `nftables` (`nft`, which black-holes servers) for the
-/// health-check bench, which also runs keepalived's checker; `haproxy -c` also judges
+/// health-check bench, which also runs keepalived's checker; `nft` also marks the replies to the
+/// proxy's transparent sockets in the `usesrc` tests (tests/tests/proxy_transparent.rs); `haproxy -c` also judges
 /// lb-config's reading of ACL lines (lb-config/tests/haproxy.rs), and HAProxy is the reference
 /// of the L7 differential test; `nginx` (servers and a proxy) and `wrk` (the load) for
-/// `bench l7`; `vagrant` for `vagrant validate` of the lab (no provider or VM needed). Sorted.
+/// `bench l7`; `vagrant` for `vagrant validate` of the lab (no provider or VM needed); `chromium`,
+/// the headless browser that logs in to the statistics page and clicks its buttons
+/// (tests/tests/stats_browser.rs, tests/tests/chromium_driver.rs); `rsyslog`, a real syslog
+/// daemon that must parse the proxy's access log lines (tests/tests/proxy_log.rs). Sorted.
 pub const TEST_PACKAGES: &[&str] = &[
     "bpftool",
+    "chromium",
     "curl",
     "ethtool",
     "haproxy",
@@ -33,6 +38,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "procps",
     "python3",
     "python3-aiosmtpd",
+    "rsyslog",
     "tcpdump",
     "vagrant",
     "wrk",

@@ -120,7 +120,10 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
     let api_tx = api_bridge(running.to.clone())?;
 
     // Bind everything before saying READY: an address we cannot bind fails the start.
-    let servers = Servers::bind(&cfg.agent).await?;
+    let servers = Servers::bind(&cfg.agent)
+        .await?
+        .with_stats(&cfg.stats)
+        .await?;
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let ctx = Ctx {
         requests: api_tx.clone(),

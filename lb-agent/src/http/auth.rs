@@ -36,7 +36,7 @@ pub(super) fn unauthorized() -> HttpResponse {
 
 /// Compares without returning early, so the time taken does not tell how
 /// much of the token a guess got right. (Its length may still show.)
-fn constant_time_eq(presented: &[u8], secret: &[u8]) -> bool {
+pub(super) fn constant_time_eq(presented: &[u8], secret: &[u8]) -> bool {
     let mut diff = presented.len() ^ secret.len();
     for (i, b) in presented.iter().enumerate() {
         diff |= usize::from(b ^ secret.get(i).copied().unwrap_or(0));

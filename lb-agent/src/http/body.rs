@@ -86,6 +86,13 @@ pub(super) fn method_not_allowed(allow: &[Method], method: &Method, path: &str) 
 /// Reads a JSON body of at most [`MAX_BODY`] bytes. The content type is not
 /// checked: `curl -d` sends a form type, and the body must be JSON anyway.
 pub(super) async fn read_json<T: DeserializeOwned>(req: HttpRequest) -> Result<T, ApiError> {
+    let body = read_body(req).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes.
+pub(super) async fn read_body(req: HttpRequest) -> Result<Bytes, ApiError> {
     let too_large = || ApiError {
         code: 413,
         reason: format!("request body larger than {} KiB", MAX_BODY / 1024),
@@ -109,6 +116,5 @@ pub(super) async fn read_json<T: DeserializeOwned>(req: HttpRequest) -> Result<T
             }
         })?
         .to_bytes();
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    Ok(body)
 }

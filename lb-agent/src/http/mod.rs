@@ -8,11 +8,10 @@
 //! | `agent.socket` (unix) | `/v1/...`, `/metrics` | the socket's mode, 0600 |
 //! | `agent.api_listen` (TCP) | `/v1/...`, `/metrics` | `Authorization: Bearer` with `agent.api_token_file` |
 //! | `agent.metrics_listen` (TCP) | `/metrics` only | none |
+//! | `stats.bind` (TCP) | the statistics page at `stats.uri` | basic auth with `stats.auth` |
 //!
 //! `routes` is the API, `events` its one streaming endpoint, `metrics`
-//! the scrape; `accept` runs the listeners. A later page (HAProxy's stats
-//! page) is one more [`Surface`] and, if it wants a port of its own, one
-//! more listener.
+//! the scrape, `stats` the statistics page; `accept` runs the listeners.
 
 mod accept;
 mod auth;
@@ -21,6 +20,7 @@ mod events;
 mod lookup;
 mod metrics;
 mod routes;
+mod stats;
 mod unix;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -29,7 +29,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use lb_api::{paths, types::ApiError};
-use lb_config::AgentConfig;
+use lb_config::{AgentConfig, proxy::Bind, stats::StatsConfig};
 
 use crate::{
     api::RequestSender,
@@ -84,6 +84,8 @@ struct Policy {
     serves: &'static [Surface],
     /// Required as `Authorization: Bearer` on every request, if set.
     token: Option<String>,
+    /// The statistics page: the listener serves it and nothing else.
+    stats: Option<Arc<stats::Page>>,
 }
 
 /// The API and metrics on the unix socket and the token-protected TCP API.
@@ -96,6 +98,8 @@ pub struct Servers {
     /// The TCP API and its token.
     api: Option<(TcpListener, String)>,
     metrics: Option<TcpListener>,
+    /// The statistics page's listener and settings.
+    stats: Option<(TcpListener, StatsConfig)>,
 }
 
 /// What serving shares with every connection.
@@ -125,7 +129,27 @@ impl Servers {
             Some(addr) => Some(bind_tcp(addr, "the metrics endpoint").await?),
             None => None,
         };
-        Ok(Servers { unix, api, metrics })
+        Ok(Servers {
+            unix,
+            api,
+            metrics,
+            stats: None,
+        })
+    }
+
+    /// Binds the statistics page's listener, when `stats.bind` asks for one.
+    pub async fn with_stats(mut self, cfg: &StatsConfig) -> Result<Servers> {
+        if let Some(bind) = cfg.bind {
+            let listener = bind_stats(bind)
+                .with_context(|| format!("binding the statistics page on {bind}"))?;
+            self.stats = Some((listener, cfg.clone()));
+        }
+        Ok(self)
+    }
+
+    /// The statistics page's address.
+    pub fn stats_addr(&self) -> Option<SocketAddr> {
+        self.stats.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The TCP API's address (the real port when bound to port 0).
@@ -145,13 +169,36 @@ impl Servers {
         let (counts, counting) = EventCounts::start(&ctx.events);
         let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared { ctx, counts, stop });
-        let Servers { unix, api, metrics } = self;
+        let Servers {
+            unix,
+            api,
+            metrics,
+            stats,
+        } = self;
         let mut listeners = JoinSet::new();
+        let mut following = None;
+        if let Some((listener, cfg)) = stats {
+            match stats::Page::start(cfg, &shared.ctx.events) {
+                Ok((page, task)) => {
+                    following = Some(task);
+                    log_listening(&listener, "the statistics page");
+                    let policy = Policy {
+                        serves: &[],
+                        token: None,
+                        stats: Some(Arc::new(page)),
+                    };
+                    let shared = shared.clone();
+                    listeners.spawn(async move { accept::run(&listener, policy, shared).await });
+                }
+                Err(e) => tracing::error!("the statistics page is not served: {e:#}"),
+            }
+        }
         if let Some((listener, token)) = api {
             log_listening(&listener, "control API and /metrics (bearer token)");
             let policy = Policy {
                 serves: EVERYTHING,
                 token: Some(token),
+                stats: None,
             };
             let shared = shared.clone();
             listeners.spawn(async move { accept::run(&listener, policy, shared).await });
@@ -161,6 +208,7 @@ impl Servers {
             let policy = Policy {
                 serves: &[Surface::Metrics],
                 token: None,
+                stats: None,
             };
             let shared = shared.clone();
             listeners.spawn(async move { accept::run(&listener, policy, shared).await });
@@ -169,6 +217,7 @@ impl Servers {
         let policy = Policy {
             serves: EVERYTHING,
             token: None,
+            stats: None,
         };
         let on_unix = async { accept::run(&unix.listener, policy, shared.clone()).await };
         let stopping = async {
@@ -182,6 +231,9 @@ impl Servers {
             }
         }
         counting.abort();
+        if let Some(task) = following {
+            task.abort();
+        }
         if let Err(e) = unix.remove().await {
             tracing::warn!(error = %e, "removing the control socket");
         }
@@ -197,6 +249,29 @@ impl Shared {
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The page's socket as HAProxy binds one: an IPv6 address takes IPv6
+/// only (so `*:PORT` can sit beside `[::]:PORT`), and an address not (yet)
+/// on the host, a VIP, can be bound (`IP_FREEBIND`).
+fn bind_stats(bind: Bind) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(bind.addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    if bind.v6only {
+        s.set_only_v6(true)?;
+    }
+    if !bind.is_wildcard() {
+        if bind.addr.is_ipv4() {
+            s.set_freebind_v4(true)?;
+        } else {
+            s.set_freebind_v6(true)?;
+        }
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&bind.addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
 }
 
 async fn bind_tcp(addr: SocketAddr, what: &str) -> Result<TcpListener> {
@@ -240,6 +315,9 @@ async fn handle(shared: &Shared, policy: &Policy, req: HttpRequest) -> HttpRespo
 }
 
 async fn respond(shared: &Shared, policy: &Policy, req: HttpRequest) -> HttpResponse {
+    if let Some(page) = &policy.stats {
+        return stats::respond(shared, page, req).await;
+    }
     if let Some(token) = &policy.token
         && !auth::authorized(req.headers(), token)
     {

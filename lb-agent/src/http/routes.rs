@@ -54,7 +54,7 @@ fn allow(route: &Route) -> &'static [Method] {
     const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
     match route {
         Route::Status | Route::Stats | Route::Config | Route::Explain | Route::Events => GET,
-        Route::Flows(..) | Route::Vrrp => GET,
+        Route::Flows(..) | Route::Vrrp | Route::Frontends => GET,
         Route::Reload | Route::Teardown => POST,
         Route::Services | Route::Pools | Route::Backends(_) => GET_POST,
         Route::Service(_) | Route::Pool(_) | Route::Backend(..) => GET_DELETE,
@@ -70,6 +70,7 @@ async fn view(tx: &RequestSender, route: Route, query: Option<&str>) -> Result<V
         Route::Stats => json(ask(tx, Request::Stats).await?),
         Route::Config => json(ask(tx, Request::Config).await?),
         Route::Vrrp => json(crate::vrrp::snapshot()),
+        Route::Frontends => json(crate::frontends::frontends()),
         Route::Explain => {
             let ExplainQuery { service, client } = ExplainQuery::parse(query)?;
             json(

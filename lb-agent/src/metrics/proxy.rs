@@ -6,13 +6,13 @@
 use std::time::UNIX_EPOCH;
 
 use lb_api::types::BackendState;
+use lb_proxy::front::counters::RESPONSE_CLASSES as CLASSES;
+use lb_proxy::histogram::{BOUNDS, TimesSnapshot};
+use lb_proxy::reject::Reason;
 use lb_proxy::stats::{FrontendStats, PoolStats, ServerStats, Stats};
 use lb_proxy::upstream::Snapshot;
 
-use super::encode::{Family, Labels, counter, gauge};
-
-/// Response classes, in the counters' order.
-const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+use super::encode::{Family, HistogramSeries, Labels, Points, counter, gauge};
 
 pub(super) fn families(s: &Stats) -> Vec<Family> {
     let mut out = frontends(s);
@@ -47,7 +47,25 @@ pub(super) fn families(s: &Stats) -> Vec<Family> {
             .collect(),
     ));
     out.extend(server_state(&servers, label));
+    out.extend(access_log());
     out
+}
+
+/// The access log's losses: lines dropped on a full queue, lines a target
+/// did not take.
+fn access_log() -> [Family; 2] {
+    [
+        counter(
+            "lb_proxy_log_dropped",
+            "Access log lines dropped because the log queue was full.",
+            vec![(Vec::new(), lb_proxy::log::dropped())],
+        ),
+        counter(
+            "lb_proxy_log_send_errors",
+            "Access log lines a target did not take (send or write failed, socket missing).",
+            vec![(Vec::new(), lb_proxy::log::send_failures())],
+        ),
+    ]
 }
 
 fn frontends(s: &Stats) -> Vec<Family> {
@@ -104,7 +122,42 @@ fn frontends(s: &Stats) -> Vec<Family> {
             "Exchanges cut short on the client side (closed early, write failed, `timeout client`).",
             each(&rows, |f| f.counters.client_errors),
         ),
+        counter(
+            "lb_proxy_frontend_denied",
+            "Connections closed at accept (deny_list: src_deny/src_allow; conn_rate, conn_cur) and requests refused (http_req_rate) by the frontend's rate_limit.",
+            split(&rows, "reason", &Reason::ALL.map(Reason::as_str), |f, i| {
+                f.counters.rejected[i]
+            }),
+        ),
+        histogram(
+            "lb_proxy_frontend_response_time_seconds",
+            "From a request head read whole to its response head ready to send.",
+            &rows,
+            |f| &f.counters.response_time,
+        ),
     ]
+}
+
+/// A response-time histogram per row.
+fn histogram<T>(
+    name: &'static str,
+    help: &'static str,
+    rows: &[(Labels, T)],
+    times: impl Fn(&T) -> &TimesSnapshot,
+) -> Family {
+    let series: Vec<HistogramSeries> = rows
+        .iter()
+        .map(|(l, t)| {
+            let t = times(t);
+            let bounds = BOUNDS.iter().copied().chain([f64::INFINITY]);
+            (l.clone(), t.sum_secs(), bounds.zip(t.counts).collect())
+        })
+        .collect();
+    Family {
+        name,
+        help,
+        points: Points::Histogram(series),
+    }
 }
 
 /// One value per row.
@@ -141,6 +194,7 @@ struct Prefix {
     retries: &'static str,
     redispatches: &'static str,
     queue_timeouts: &'static str,
+    response_time: &'static str,
 }
 
 impl Prefix {
@@ -153,6 +207,7 @@ impl Prefix {
         retries: "lb_proxy_pool_retries",
         redispatches: "lb_proxy_pool_redispatches",
         queue_timeouts: "lb_proxy_pool_queue_timeouts",
+        response_time: "lb_proxy_pool_response_time_seconds",
     };
     const SERVER: Prefix = Prefix {
         requests: "lb_proxy_server_requests",
@@ -163,6 +218,7 @@ impl Prefix {
         retries: "lb_proxy_server_retries",
         redispatches: "lb_proxy_server_redispatches",
         queue_timeouts: "lb_proxy_server_queue_timeouts",
+        response_time: "lb_proxy_server_response_time_seconds",
     };
 }
 
@@ -211,6 +267,12 @@ fn upstream(p: Prefix, rows: Vec<(Labels, &Snapshot)>) -> Vec<Family> {
             p.queue_timeouts,
             "Requests that waited `timeout queue` and got 503.",
             each(rows, |s| s.queue_timeouts),
+        ),
+        histogram(
+            p.response_time,
+            "Pool: from a request's arrival to its response head (queue, retries and the proxy's own 502/503/504 included). Server: from an attempt's start (connect included) to the response head it sent.",
+            rows,
+            |s| &s.response_time,
         ),
     ]
 }
@@ -293,6 +355,7 @@ pub(super) mod tests {
             frontends: vec![FrontendStats {
                 name: "main".into(),
                 mode: ProxyMode::Http,
+                binds: vec!["*:80".parse().unwrap()],
                 maxconn: 3000,
                 counters: FrontSnapshot {
                     connections: 3,
@@ -302,6 +365,11 @@ pub(super) mod tests {
                     bytes_in: 400,
                     bytes_out: 900,
                     invalid: 1,
+                    rejected: [0, 2, 0, 1],
+                    response_time: TimesSnapshot {
+                        counts: [3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                        sum_us: 12_010_000,
+                    },
                     ..FrontSnapshot::default()
                 },
             }],
@@ -317,6 +385,7 @@ pub(super) mod tests {
                     counters: snap,
                     active: 1,
                     queued: 0,
+                    maxconn: None,
                     since: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
                 }],
             }],
@@ -343,5 +412,24 @@ pub(super) mod tests {
             r#"lb_proxy_server_last_change_seconds{pool="web",server="web1"} 1700000000"#
         ));
         assert!(text.contains(r#"lb_proxy_pool_redispatches_total{pool="web"} 1"#));
+    }
+
+    #[test]
+    fn refusals_and_response_times_are_rendered() {
+        let text = super::super::encode::text(families(&fixture()));
+        for line in [
+            r#"lb_proxy_frontend_denied_total{frontend="main",reason="conn_rate"} 2"#,
+            r#"lb_proxy_frontend_denied_total{frontend="main",reason="http_req_rate"} 1"#,
+            r#"lb_proxy_frontend_denied_total{frontend="main",reason="deny_list"} 0"#,
+            r#"lb_proxy_frontend_response_time_seconds_bucket{le="0.001",frontend="main"} 3"#,
+            r#"lb_proxy_frontend_response_time_seconds_bucket{le="0.01",frontend="main"} 4"#,
+            r#"lb_proxy_frontend_response_time_seconds_bucket{le="10.0",frontend="main"} 4"#,
+            r#"lb_proxy_frontend_response_time_seconds_bucket{le="+Inf",frontend="main"} 5"#,
+            r#"lb_proxy_frontend_response_time_seconds_count{frontend="main"} 5"#,
+            r#"lb_proxy_frontend_response_time_seconds_sum{frontend="main"} 12.01"#,
+            r#"lb_proxy_server_response_time_seconds_count{pool="web",server="web1"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 }

@@ -230,6 +230,7 @@ impl Effective {
             vrrp: file.vrrp.clone(),
             proxy: file.proxy.clone(),
             frontends: file.frontends.clone(),
+            stats: file.stats.clone(),
         }
     }
 

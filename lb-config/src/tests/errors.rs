@@ -394,7 +394,7 @@ lb.yaml:8:9: unknown key `colour`, expected one of `address`, `name`, `port`, `w
 lb.yaml:13:18: `10.0.2.x` is not an IPv4 or IPv6 address
 lb.yaml:14:16: unknown variant `sleeping`, expected one of `up`, `drain`, `maint`
 lb.yaml:18:16: ring_size 100 is not prime (Maglev needs a prime; the next one is 101)
-lb.yaml:20:1: unknown key `colour`, expected one of `agent`, `interfaces`, `pools`, `services`, `health`, `vrrp`, `proxy`, `frontends`, `notify`";
+lb.yaml:20:1: unknown key `colour`, expected one of `agent`, `interfaces`, `pools`, `services`, `health`, `vrrp`, `proxy`, `frontends`, `notify`, `stats`";
     assert_eq!(rendered, want);
     assert_eq!((d.error_count(), d.warning_count()), (6, 1));
 }

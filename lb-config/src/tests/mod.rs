@@ -6,7 +6,10 @@ mod checks;
 mod errors;
 mod proxy;
 mod proxy_errors;
+mod proxy_log;
 mod proxy_settings;
+mod reject;
+mod source;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -177,6 +180,7 @@ fn full_file_builds_the_expected_model() {
         vrrp: Default::default(),
         proxy: Default::default(),
         frontends: Vec::new(),
+        stats: Default::default(),
     };
     assert_eq!(checked.config, want);
     // 1009 slots for 2 backends is fine; no other warning applies.

@@ -128,6 +128,8 @@ fn the_seeds_haproxy_cfg_builds_the_model_haproxy_would_run() {
         forwardfor: Some(forwardfor),
         forwarded_proto: false,
         http_server_close: true,
+        reject: Default::default(),
+        log: Default::default(),
     };
     assert_eq!(c.config.frontends, vec![main]);
     for pool in &c.config.pools {

@@ -10,6 +10,7 @@ mod notify;
 mod pool;
 pub(crate) mod proxy;
 mod service;
+mod stats;
 mod vrrp;
 
 use std::collections::{HashMap, HashSet};
@@ -90,6 +91,11 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems
         notify: &notify,
     };
     let vrrp = vrrp::vrrp(raw.vrrp, &root.key("vrrp"), &vrrp_cx, p);
+    let stats_cx = stats::Context {
+        agent: &agent,
+        frontends: &frontends,
+    };
+    let stats = stats::stats(raw.stats, &root.key("stats"), &stats_cx, p);
     Config {
         agent,
         interfaces: interfaces.list,
@@ -100,6 +106,7 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems
         vrrp,
         proxy,
         frontends,
+        stats,
     }
 }
 

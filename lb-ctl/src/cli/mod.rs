@@ -18,6 +18,7 @@ pub mod doctor;
 pub mod drain;
 pub mod events;
 pub mod explain;
+pub mod frontend;
 pub mod manpages;
 pub mod pool;
 pub mod reload;

@@ -20,6 +20,7 @@ use hyper::http::request::Parts;
 use lb_config::proxy::{self as cfg, AclUse, Condition};
 
 use self::fetch::Fetch;
+pub(crate) use self::nets::Nets;
 pub use self::pattern::PatternError;
 use self::pattern::Patterns;
 

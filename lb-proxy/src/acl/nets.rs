@@ -14,7 +14,7 @@ use lb_config::proxy::IpNet;
 use super::pattern::PatternError;
 
 #[derive(Debug)]
-pub(super) struct Nets {
+pub(crate) struct Nets {
     v4: Family,
     v6: Family,
 }
@@ -29,24 +29,34 @@ struct Family {
 
 impl Nets {
     pub(super) fn parse(values: &[String]) -> Result<Nets, PatternError> {
-        let mut nets = Nets {
+        let nets = values
+            .iter()
+            .map(|v| {
+                v.parse().map_err(|reason| PatternError::Ip {
+                    value: v.clone(),
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<IpNet>, _>>()?;
+        Ok(Nets::new(&nets))
+    }
+
+    /// The set of `nets` (a frontend's `src_deny`, `src_allow`).
+    pub(crate) fn new(nets: &[IpNet]) -> Nets {
+        let mut set = Nets {
             v4: Family::new(32),
             v6: Family::new(128),
         };
-        for v in values {
-            let net: IpNet = v.parse().map_err(|reason| PatternError::Ip {
-                value: v.clone(),
-                reason,
-            })?;
+        for net in nets {
             match net.addr {
-                IpAddr::V4(a) => nets.v4.insert(u32::from(a).into(), net.prefix),
-                IpAddr::V6(a) => nets.v6.insert(a.into(), net.prefix),
+                IpAddr::V4(a) => set.v4.insert(u32::from(a).into(), net.prefix),
+                IpAddr::V6(a) => set.v6.insert(a.into(), net.prefix),
             }
         }
-        Ok(nets)
+        set
     }
 
-    pub(super) fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => {
                 self.v4.has(u32::from(a).into()) || self.v6.has(a.to_ipv6_mapped().into())

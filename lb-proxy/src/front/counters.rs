@@ -5,6 +5,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::histogram::{ResponseTimes, TimesSnapshot};
+use crate::reject::Reason;
+
+/// The response classes, as the metrics and the API name them, in the
+/// order of `responses`.
+pub const RESPONSE_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
 /// One frontend's counters.
 #[derive(Debug, Default)]
 pub struct FrontCounters {
@@ -29,6 +36,13 @@ pub struct FrontCounters {
     /// Exchanges cut short on the client side (closed, write failed,
     /// `timeout client`).
     pub client_errors: AtomicU64,
+    /// Connections and requests refused by `src_deny`/`src_allow` and
+    /// `rate_limit`, by [`Reason`] in its order. Refused connections are
+    /// not in `connections`.
+    pub rejected: [AtomicU64; Reason::ALL.len()],
+    /// From a request head read whole to its response head ready to send
+    /// (queue, connect and server included; the proxy's own answers too).
+    pub response_time: ResponseTimes,
 }
 
 /// A copy of [`FrontCounters`] at one moment.
@@ -45,6 +59,9 @@ pub struct FrontSnapshot {
     pub timeouts: u64,
     pub denied: u64,
     pub client_errors: u64,
+    /// By [`Reason`], in its order.
+    pub rejected: [u64; Reason::ALL.len()],
+    pub response_time: TimesSnapshot,
 }
 
 impl FrontCounters {
@@ -60,7 +77,14 @@ impl FrontCounters {
             timeouts: self.timeouts.load(Relaxed),
             denied: self.denied.load(Relaxed),
             client_errors: self.client_errors.load(Relaxed),
+            rejected: std::array::from_fn(|i| self.rejected[i].load(Relaxed)),
+            response_time: self.response_time.snapshot(),
         }
+    }
+
+    /// Counts a connection or request refused for `why`.
+    pub fn reject(&self, why: Reason) {
+        self.rejected[why as usize].fetch_add(1, Relaxed);
     }
 
     /// Counts a response by the class of its status.

@@ -34,6 +34,9 @@ use hyper::{Method, Request, Response, StatusCode, Version, header};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub use crate::log::request::Exchange;
+use crate::log::request::write_failed;
+use crate::log::{Cause, Phase, Termination};
 pub use body::{ClientBody, ClientBodyError, Reader};
 pub use counters::{FrontCounters, FrontSnapshot};
 use head::{Framing, Head, Refused};
@@ -87,6 +90,23 @@ pub trait Service: Send + 'static {
     ) -> impl Future<Output = Response<Self::Body>> + Send;
     /// The proxy's own answer for `status` (400, 408, …).
     fn error(&self, status: StatusCode, close: bool) -> Response<Self::Body>;
+    /// Whether exchanges are logged: then each is told to [`Service::logged`].
+    fn logs(&self) -> bool {
+        false
+    }
+    /// An exchange ended, or a request that never came whole was given up.
+    fn logged(&mut self, _exchange: Exchange) {}
+}
+
+/// Marks a response [`Service::call`] returns as not to be sent: the
+/// connection is closed at once instead (`rate_limit.reply: close`).
+#[derive(Clone, Copy, Debug)]
+struct HangUp;
+
+/// `res`, marked to be dropped unsent with its connection.
+pub fn hang_up<B>(mut res: Response<B>) -> Response<B> {
+    res.extensions_mut().insert(HangUp);
+    res
 }
 
 /// How long the client may still send after an error answer, before the
@@ -123,29 +143,43 @@ impl<S: Service> Conn<S> {
         let mut first = true;
         while let Some(settings) = self.service.settings() {
             self.writer.timeout = settings.client;
+            // The request's first byte (HAProxy's request date, and where `TR` starts).
+            let mut begun = None;
             let head = match self
-                .next_head(&mut reader, &settings, first, &mut scratch)
+                .next_head(&mut reader, &settings, first, &mut scratch, &mut begun)
                 .await
             {
                 Ok(h) => h,
-                Err(NoHead::Quiet) => break,
+                Err(NoHead::Quiet) => {
+                    // As HAProxy: a first request that never came whole is
+                    // logged (`CR`, 400), a later one only once it began.
+                    if first || begun.is_some() {
+                        let term = Termination::new(Cause::ClientAbort, Phase::Request);
+                        self.unfinished(begun, StatusCode::BAD_REQUEST, 0, term);
+                    }
+                    break;
+                }
                 Err(NoHead::Timeout) => {
                     FrontCounters::inc(&settings.counters.timeouts);
-                    self.fail(&mut reader, &settings, StatusCode::REQUEST_TIMEOUT)
-                        .await;
+                    let status = StatusCode::REQUEST_TIMEOUT;
+                    let bytes = self.fail(&mut reader, &settings, status).await;
+                    let term = Termination::new(Cause::ClientTimeout, Phase::Request);
+                    self.unfinished(begun, status, bytes, term);
                     break;
                 }
                 Err(NoHead::Refused(r)) => {
                     tracing::debug!(client = %self.client.peer, reason = r.reason, "request refused");
                     FrontCounters::inc(&settings.counters.requests);
                     FrontCounters::inc(&settings.counters.invalid);
-                    self.fail(&mut reader, &settings, r.status).await;
+                    let bytes = self.fail(&mut reader, &settings, r.status).await;
+                    let term = Termination::new(Cause::Proxy, Phase::Request);
+                    self.unfinished(begun, r.status, bytes, term);
                     break;
                 }
             };
             first = false;
             FrontCounters::inc(&settings.counters.requests);
-            match self.exchange(reader, &settings, head).await {
+            match self.exchange(reader, &settings, head, begun).await {
                 Some(r) => reader = r,
                 None => break,
             }
@@ -160,6 +194,7 @@ impl<S: Service> Conn<S> {
         s: &Settings,
         first: bool,
         scratch: &mut Vec<httparse::Header<'static>>,
+        begun: &mut Option<Instant>,
     ) -> Result<Head, NoHead> {
         let deadline = if first {
             self.accepted + s.http_request
@@ -168,6 +203,9 @@ impl<S: Service> Conn<S> {
             Instant::now() + s.http_request
         };
         loop {
+            if begun.is_none() && !reader.buf.is_empty() {
+                *begun = Some(Instant::now());
+            }
             if let Some(end) = head::find_end(&reader.buf) {
                 let bytes = reader.buf.split_to(end).freeze();
                 return head::parse(&bytes, s.limits, scratch).map_err(NoHead::Refused);
@@ -210,7 +248,14 @@ impl<S: Service> Conn<S> {
 
     /// One request and its response; the reader back when the connection
     /// can carry another request.
-    async fn exchange(&mut self, reader: Reader, s: &Settings, head: Head) -> Option<Reader> {
+    async fn exchange(
+        &mut self,
+        reader: Reader,
+        s: &Settings,
+        head: Head,
+        begun: Option<Instant>,
+    ) -> Option<Reader> {
+        let parsed = Instant::now();
         let Head {
             request,
             framing,
@@ -220,30 +265,43 @@ impl<S: Service> Conn<S> {
         let method_head = request.method() == Method::HEAD;
         let http11 = request.version() == Version::HTTP_11;
         let (body, kept) = attach_body(reader, framing, s.limits.max_size);
-        if expects_continue && matches!(body, RequestBody::Client(_)) {
-            // The body is read as the server side asks for it: tell the client to send it.
-            if self
-                .writer
-                .raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .is_err()
-            {
-                return None;
-            }
+        // The body is read as the server side asks for it: tell the client to send it.
+        let go_on = b"HTTP/1.1 100 Continue\r\n\r\n";
+        if expects_continue
+            && matches!(body, RequestBody::Client(_))
+            && self.writer.raw(go_on).await.is_err()
+        {
+            return None;
         }
+        let started = Instant::now();
         let mut res = self.service.call(request.map(|()| body), self.client).await;
+        if res.extensions().get::<HangUp>().is_some() {
+            return None;
+        }
+        s.counters.response_time.observe(started.elapsed());
         let must_close = res
             .headers_mut()
             .remove(header::CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        s.counters.response(res.status().as_u16());
+        let status = res.status().as_u16();
+        s.counters.response(status);
         let framing = write::Framing {
             head_request: method_head,
             http11,
             keep_alive: keep_alive && !must_close && !*self.closing.borrow(),
         };
         let written = self.writer.response(res, framing).await;
-        FrontCounters::add(&s.counters.bytes_out, self.writer.take_written());
+        let bytes = self.writer.take_written();
+        FrontCounters::add(&s.counters.bytes_out, bytes);
+        if self.service.logs() {
+            self.service.logged(Exchange {
+                started: begun.or(Some(parsed)),
+                head: Some(parsed),
+                status,
+                bytes,
+                term: written.as_ref().err().map(write_failed),
+            });
+        }
         let reusable = match written {
             Ok(w) => w.reusable,
             Err(e) => {
@@ -252,19 +310,33 @@ impl<S: Service> Conn<S> {
                 false
             }
         };
-        let reader = match kept {
-            Kept::Here(r) => r,
-            Kept::InBody(rx) => match rx.await {
-                Ok((r, true)) => r,
-                _ => return None,
-            },
-        };
+        let reader = kept.back().await?;
         reusable.then_some(reader)
     }
 
+    /// Tells the log of a request given up before its head was whole.
+    fn unfinished(
+        &mut self,
+        begun: Option<Instant>,
+        status: StatusCode,
+        bytes: u64,
+        term: Termination,
+    ) {
+        if self.service.logs() {
+            self.service.logged(Exchange {
+                started: begun,
+                head: None,
+                status: status.as_u16(),
+                bytes,
+                term: Some(term),
+            });
+        }
+    }
+
     /// Answers an error the client caused or suffered, then lingers a
-    /// little so the answer is read before the connection closes.
-    async fn fail(&mut self, reader: &mut Reader, s: &Settings, status: StatusCode) {
+    /// little so the answer is read before the connection closes; the
+    /// bytes written.
+    async fn fail(&mut self, reader: &mut Reader, s: &Settings, status: StatusCode) -> u64 {
         s.counters.response(status.as_u16());
         let mut res = self.service.error(status, true);
         res.headers_mut().remove(header::CONNECTION);
@@ -277,7 +349,9 @@ impl<S: Service> Conn<S> {
             let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.writer.io).await;
             linger(reader).await;
         }
-        FrontCounters::add(&s.counters.bytes_out, self.writer.take_written());
+        let bytes = self.writer.take_written();
+        FrontCounters::add(&s.counters.bytes_out, bytes);
+        bytes
     }
 }
 
@@ -298,6 +372,20 @@ enum Kept {
     Here(Reader),
     /// With the body, which sends it back with whether it was read whole.
     InBody(tokio::sync::oneshot::Receiver<body::Returned>),
+}
+
+impl Kept {
+    /// The reader, once the body is done with it; None when the body was
+    /// not read whole (the connection cannot carry another request).
+    async fn back(self) -> Option<Reader> {
+        match self {
+            Kept::Here(r) => Some(r),
+            Kept::InBody(rx) => match rx.await {
+                Ok((r, true)) => Some(r),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The request's body; when it is still to be read, the reader goes with it.

@@ -37,10 +37,28 @@ pub enum WriteError {
     Io(#[from] std::io::Error),
     #[error("the client read nothing for `timeout client` ({0:?})")]
     Timeout(Duration),
-    #[error("the response body failed: {0}")]
-    Body(String),
+    #[error("the response body failed: {message}")]
+    Body {
+        message: String,
+        /// The server went silent (`timeout server`) rather than failed.
+        server_timeout: bool,
+    },
     #[error("the response body has {got} bytes where Content-Length says {want}")]
     Length { want: u64, got: u64 },
+}
+
+impl WriteError {
+    /// A failed response body; the server side's own error says whether
+    /// the server went silent (the access log tells `sD` from `SD`).
+    fn body<E: std::fmt::Display + 'static>(e: &E) -> WriteError {
+        let server_timeout = (e as &dyn std::any::Any)
+            .downcast_ref::<crate::upstream::BodyError>()
+            .is_some_and(|e| matches!(e, crate::upstream::BodyError::ServerTimeout(_)));
+        WriteError::Body {
+            message: e.to_string(),
+            server_timeout,
+        }
+    }
 }
 
 /// How the exchange is to end.
@@ -90,7 +108,7 @@ impl Writer {
     pub async fn response<B>(&mut self, res: Response<B>, f: Framing) -> Result<Written, WriteError>
     where
         B: Body<Data = Bytes> + Unpin,
-        B::Error: std::fmt::Display,
+        B::Error: std::fmt::Display + 'static,
     {
         let (parts, mut body) = res.into_parts();
         let mode = body_mode(parts.status, &parts.headers, &body, f);
@@ -161,7 +179,7 @@ impl Writer {
     async fn body<B>(&mut self, body: &mut B, chunked: bool) -> Result<u64, WriteError>
     where
         B: Body<Data = Bytes> + Unpin,
-        B::Error: std::fmt::Display,
+        B::Error: std::fmt::Display + 'static,
     {
         let mut sent = 0u64;
         loop {
@@ -173,7 +191,7 @@ impl Writer {
                 }
             };
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| WriteError::Body(e.to_string()))?;
+            let frame = frame.map_err(|e| WriteError::body(&e))?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers are not forwarded
             };

@@ -5,12 +5,15 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
+
+use super::source::{self, Origin};
 
 /// How much room a read asks the socket to fill at least.
 const READ_CHUNK: usize = 16 * 1024;
@@ -43,15 +46,23 @@ pub(crate) struct ServerConn {
     pub(crate) wbuf: Vec<u8>,
     /// Exchanges completed on it.
     pub(crate) served: u32,
+    /// How it was bound ([`Origin::key`]): only a request from the same
+    /// origin may reuse it. Boxed: the common case (no `source`) is a null
+    /// pointer, and every response body carries the connection.
+    pub(crate) origin: Option<Box<SocketAddr>>,
 }
 
 impl ServerConn {
-    /// Opens a connection to `addr` within `timeout`.
+    /// Opens a connection to `addr` from `origin` within `timeout`;
+    /// `warned`: whether a failure to bind was logged already.
     pub(crate) async fn connect(
         addr: SocketAddr,
+        origin: Origin,
         timeout: Duration,
+        warned: &AtomicBool,
     ) -> Result<ServerConn, ConnectError> {
-        let io = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        let connecting = source::connect(addr, origin, warned);
+        let io = match tokio::time::timeout(timeout, connecting).await {
             Err(_) => return Err(ConnectError::Timeout { addr, timeout }),
             Ok(Err(source)) => return Err(ConnectError::Io { addr, source }),
             Ok(Ok(io)) => io,
@@ -64,6 +75,7 @@ impl ServerConn {
             buf: BytesMut::new(),
             wbuf: Vec::new(),
             served: 0,
+            origin: origin.key().map(Box::new),
         })
     }
 

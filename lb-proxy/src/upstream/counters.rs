@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
+use crate::histogram::{ResponseTimes, TimesSnapshot};
+
 /// One server's or one pool's counters.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -38,6 +40,11 @@ pub struct Counters {
     pub(crate) connections: AtomicU64,
     /// Requests sent over an idle connection taken from the pool.
     pub(crate) reused: AtomicU64,
+    /// A server's: from an attempt's start (connect included) to the
+    /// response head it sent. A pool's: from the request's arrival at the
+    /// pool (queue and retries included) to the response head, the
+    /// proxy's own 502/503/504 included.
+    pub(crate) response_time: ResponseTimes,
 }
 
 /// A copy of [`Counters`] at one moment, for the metrics module and the
@@ -58,6 +65,7 @@ pub struct Snapshot {
     pub active_max: u32,
     pub connections: u64,
     pub reused: u64,
+    pub response_time: TimesSnapshot,
 }
 
 impl Counters {
@@ -76,6 +84,7 @@ impl Counters {
             active_max: self.active_max.load(Relaxed),
             connections: self.connections.load(Relaxed),
             reused: self.reused.load(Relaxed),
+            response_time: self.response_time.snapshot(),
         }
     }
 

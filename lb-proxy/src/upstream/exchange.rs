@@ -3,6 +3,7 @@
 //! head read under `timeout server`; and what the response body hands back
 //! when it ends ([`Finish`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,18 +146,29 @@ pub(crate) struct Exchanged {
     pub(crate) conn: ServerConn,
 }
 
-/// Sends the request (`head`, `body`) to the slot's server and waits for
-/// the response head.
+/// Sends the request (`head`, `body`) of `client` to the slot's server and
+/// waits for the response head; `connected` is set when a connection is
+/// in hand (for the access log's `Tc` and `Tr`).
 pub(crate) async fn attempt(
     slot: &Slot,
     head: &Parts,
     body: &mut ToServer,
+    client: SocketAddr,
+    connected: &mut Option<Instant>,
 ) -> Result<Exchanged, Failed> {
     let inner = slot.inner();
     let link = slot.link();
-    let (mut conn, reused) = match take_alive(link) {
+    let origin = inner.origin(client);
+    let (mut conn, reused) = match take_alive(link, origin.key()) {
         Some(conn) => (conn, true),
-        None => match ServerConn::connect(link.addr(), inner.settings.connect).await {
+        None => match ServerConn::connect(
+            link.addr(),
+            origin,
+            inner.settings.connect,
+            &inner.source_warned,
+        )
+        .await
+        {
             Ok(conn) => {
                 Counters::inc(&link.counters.connections);
                 (conn, false)
@@ -167,6 +179,7 @@ pub(crate) async fn attempt(
     if reused {
         Counters::inc(&link.counters.reused);
     }
+    *connected = Some(Instant::now());
     let progress = body.progress();
     let exchange = async {
         send(&mut conn, head, body).await?;
@@ -179,9 +192,10 @@ pub(crate) async fn attempt(
     }
 }
 
-/// The most recently used idle connection the server has not closed.
-fn take_alive(link: &Link) -> Option<ServerConn> {
-    while let Some(mut conn) = link.idle.take() {
+/// The most recently used idle connection from `origin` the server has
+/// not closed.
+fn take_alive(link: &Link, origin: Option<SocketAddr>) -> Option<ServerConn> {
+    while let Some(mut conn) = link.idle.take(origin) {
         if conn.is_alive() {
             return Some(conn);
         }

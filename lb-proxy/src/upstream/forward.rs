@@ -8,6 +8,7 @@
 use hyper::header::{CONNECTION, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode, Version};
+use tokio::time::Instant;
 
 use super::body::{RequestBody, ResponseBody, ToServer};
 use super::choose::{Answered, Persisted};
@@ -18,10 +19,13 @@ use super::response::Framing;
 use super::select::{Failure, Selector};
 use super::{Ctx, Upstream, error_response};
 use crate::headers::strip_hop_by_hop;
+use crate::log::{Cause, Phase, ServerTrace, Termination};
 
 /// One request's way through the pool.
 struct Run<'a> {
     select: Selector<'a>,
+    /// What the access log is told.
+    trace: &'a mut ServerTrace,
     persisted: Persisted,
     /// Close the server connection after the exchange.
     close: bool,
@@ -38,6 +42,18 @@ impl Upstream {
     /// `Connection: close`, when the client's own body failed). Never
     /// outlives the pool's timeouts.
     pub async fn forward(&self, req: Request<RequestBody>, ctx: &Ctx) -> Response<ResponseBody> {
+        self.forward_logged(req, ctx, &mut ServerTrace::default())
+            .await
+    }
+
+    /// [`Upstream::forward`], telling `trace` the server, the timers and
+    /// how the server side ended, for the access log.
+    pub async fn forward_logged(
+        &self,
+        req: Request<RequestBody>,
+        ctx: &Ctx,
+        trace: &mut ServerTrace,
+    ) -> Response<ResponseBody> {
         let inner = &self.inner;
         let (mut head, body) = req.into_parts();
         // Servers are spoken to in HTTP/1.1 whatever the client speaks
@@ -50,14 +66,17 @@ impl Upstream {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         Counters::inc(&inner.counters.sessions);
+        let arrived = Instant::now();
         let run = Run {
             select: Selector::new(inner, ctx.client, persisted),
+            trace,
             persisted,
             close,
             replayable: head.method.is_idempotent() && body.is_empty(),
         };
         let res = run.go(&head, ToServer::new(body, ctx.client_timeout)).await;
         inner.counters.response(res.status().as_u16());
+        inner.counters.response_time.observe(arrived.elapsed());
         res
     }
 }
@@ -65,14 +84,35 @@ impl Upstream {
 impl Run<'_> {
     async fn go(mut self, head: &Parts, mut body: ToServer) -> Response<ResponseBody> {
         loop {
-            let slot = match self.select.assign(Some(head)).await {
+            let waited = Instant::now();
+            let assigned = self.select.assign(Some(head)).await;
+            self.trace.queue = Some(self.trace.queue.unwrap_or_default() + waited.elapsed());
+            self.select.trace(self.trace);
+            let slot = match assigned {
                 Ok(slot) => slot,
-                Err(status) => return error_response(status, false),
+                Err(status) => {
+                    self.trace.term = Some(self.select.unassigned());
+                    return error_response(status, false);
+                }
             };
+            self.trace.server = Some(slot.server());
             body.count_for(slot.link_arc());
-            match attempt(&slot, head, &mut body).await {
-                Ok(exchanged) => return self.respond(exchanged, slot, head),
+            let started = Instant::now();
+            let mut connected = None;
+            let client = self.select.client();
+            let attempted = attempt(&slot, head, &mut body, client, &mut connected).await;
+            self.trace.connect = connected.map(|at| at - started);
+            self.select.trace(self.trace);
+            match attempted {
+                Ok(exchanged) => {
+                    let link = &slot.link().counters;
+                    link.response_time.observe(started.elapsed());
+                    self.trace.response = connected.map(|at| at.elapsed());
+                    self.trace.term = None;
+                    return self.respond(exchanged, slot, head);
+                }
                 Err(failed) => {
+                    self.trace.term = Some(termination(&failed));
                     if let Err(res) = self.recover(failed, slot).await {
                         return res;
                     }
@@ -185,6 +225,22 @@ impl Run<'_> {
         let body = FromServer::new(conn, head.framing, keep, timeout, finish);
         Response::from_parts(parts, ResponseBody::from_server(body))
     }
+}
+
+/// How a failed attempt ends the request, if no retry follows.
+fn termination(failed: &Failed) -> Termination {
+    let (cause, phase) = match failed {
+        Failed::Connect(e) if e.is_immediate() => (Cause::ServerAbort, Phase::Connect),
+        Failed::Connect(_) => (Cause::ServerTimeout, Phase::Connect),
+        Failed::Lost { .. } => (Cause::ServerAbort, Phase::Headers),
+        Failed::Timeout => (Cause::ServerTimeout, Phase::Headers),
+        Failed::Invalid(_) => (Cause::Proxy, Phase::Headers),
+        Failed::Client {
+            timed_out: true, ..
+        } => (Cause::ClientTimeout, Phase::Headers),
+        Failed::Client { .. } => (Cause::ClientAbort, Phase::Headers),
+    };
+    Termination::new(cause, phase)
 }
 
 /// The client's own body failed: 408 when it went silent, else 400 (the

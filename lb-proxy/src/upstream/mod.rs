@@ -31,10 +31,12 @@ mod request;
 mod response;
 mod retry;
 mod select;
+mod source;
 mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lb_config::proxy::{Balance, PoolL7};
@@ -95,6 +97,8 @@ struct Settings {
     connect: Duration,
     server: Duration,
     queue: Duration,
+    /// Where connections to the servers come from.
+    source: Option<lb_config::proxy::Source>,
 }
 
 impl Settings {
@@ -115,6 +119,7 @@ impl Settings {
             connect: cfg.timeouts.connect,
             server: cfg.timeouts.server,
             queue: cfg.timeouts.queue,
+            source: cfg.source,
         }
     }
 }
@@ -135,6 +140,8 @@ pub(crate) struct Inner {
     counters: Arc<Counters>,
     settings: Settings,
     limits: HeadLimits,
+    /// A failure to bind to the pool's `source` was logged.
+    source_warned: AtomicBool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -143,6 +150,13 @@ impl std::fmt::Debug for Upstream {
             .field("name", &self.inner.name)
             .field("servers", &self.inner.links.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Where a connection for `client` comes from.
+    pub(crate) fn origin(&self, client: SocketAddr) -> source::Origin {
+        source::Origin::of(self.settings.source.as_ref(), client)
     }
 }
 
@@ -171,6 +185,7 @@ impl Upstream {
                 counters,
                 settings: Settings::new(cfg),
                 limits,
+                source_warned: AtomicBool::new(false),
             }),
         }
     }

@@ -15,6 +15,7 @@
 //! set is empty and starts again with the next connection kept.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -58,22 +59,26 @@ impl IdleConns {
         self.stack.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The most recently used connection still open and fresh, if any.
-    /// Stale ones met on the way are dropped (closing them); whether the
-    /// server closed the one returned is checked by the caller, outside
-    /// the lock.
-    pub(crate) fn take(&self) -> Option<ServerConn> {
+    /// The most recently used connection from `origin` still open and
+    /// fresh, if any. Stale ones met on the way are dropped (closing them);
+    /// whether the server closed the one returned is checked by the caller,
+    /// outside the lock. Without a `source` every connection has the same
+    /// origin and the top one is taken; with `usesrc clientip` the stack is
+    /// searched from the top for the client's own.
+    pub(crate) fn take(&self, origin: Option<SocketAddr>) -> Option<ServerConn> {
         let now = Instant::now();
         let mut stack = self.lock();
-        let top = stack.pop_back()?;
-        if now.duration_since(top.since) <= IDLE_LIFETIME {
-            return Some(top.conn);
+        let at = stack
+            .iter()
+            .rposition(|idle| idle.conn.origin.as_deref() == origin.as_ref())?;
+        if now.duration_since(stack[at].since) <= IDLE_LIFETIME {
+            return stack.remove(at).map(|idle| idle.conn);
         }
-        // The most recent is stale, so are the older ones: all are closed,
-        // outside the lock.
-        let stale = std::mem::take(&mut *stack);
+        // It is stale, so are the older ones: all are closed, outside the
+        // lock.
+        let stale: Vec<Idle> = stack.drain(..=at).collect();
         drop(stack);
-        drop((top, stale));
+        drop(stale);
         None
     }
 
@@ -169,7 +174,9 @@ mod tests {
     async fn pair() -> (ServerConn, tokio::net::TcpStream, std::net::SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
-        let conn = ServerConn::connect(addr, Duration::from_secs(5))
+        let origin = super::super::source::Origin::Any;
+        let warned = std::sync::atomic::AtomicBool::new(false);
+        let conn = ServerConn::connect(addr, origin, Duration::from_secs(5), &warned)
             .await
             .expect("connect");
         let (server, _) = listener.accept().await.expect("accept");

@@ -18,6 +18,7 @@ use super::counters::Counters;
 use super::exchange::Slot;
 use super::queue::{Ticket, Wake};
 use super::retry::{self, Next};
+use crate::log::{Cause, Phase, ServerTrace, Termination};
 
 /// Where the next attempt goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,19 @@ pub(crate) struct Selector<'a> {
     persistent: bool,
     target: Target,
     retries_done: u32,
+    /// For the access log: what HAProxy reports of the way to a server.
+    seen: Seen,
+}
+
+/// What a request met on its way to a server (the access log's fields).
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    redispatched: bool,
+    /// Requests ahead of it in server queues, in the pool's queue.
+    srv_queue: u32,
+    backend_queue: u32,
+    /// Its wait ended at `timeout queue`.
+    queue_expired: bool,
 }
 
 impl<'a> Selector<'a> {
@@ -59,6 +73,7 @@ impl<'a> Selector<'a> {
             persistent,
             target,
             retries_done: 0,
+            seen: Seen::default(),
         }
     }
 
@@ -91,6 +106,7 @@ impl<'a> Selector<'a> {
             Ok(active) => Ok(Some(Slot::new(self.inner, server, active))),
             Err(ticket) => {
                 Counters::raise(&seat.counters.queue_max, seat.queued());
+                self.seen.srv_queue += seat.queued().saturating_sub(1);
                 self.wait(ticket).await
             }
         }
@@ -104,6 +120,7 @@ impl<'a> Selector<'a> {
     ) -> Result<Option<Slot>, StatusCode> {
         let ticket = self.inner.queues.wait_any();
         Counters::raise(&self.inner.counters.queue_max, self.inner.queues.pool_len());
+        self.seen.backend_queue += self.inner.queues.pool_len().saturating_sub(1);
         // A server may have freed a slot between the balancer's look and
         // this waiter's arrival, seeing nobody to hand it to.
         let subject = Subject {
@@ -156,6 +173,7 @@ impl<'a> Selector<'a> {
         let waited = tokio::time::timeout(inner.settings.queue, &mut waiting.ticket.rx).await;
         let Ok(Ok(wake)) = waited else {
             Counters::inc(&inner.counters.queue_timeouts);
+            self.seen.queue_expired = waited.is_err();
             return Err(StatusCode::SERVICE_UNAVAILABLE);
         };
         waiting.settled = true;
@@ -200,6 +218,7 @@ impl<'a> Selector<'a> {
         };
         drop(slot);
         self.retries_done += 1;
+        self.seen.redispatched |= redispatch;
         if redispatch {
             self.target = Target::Balance {
                 avoid: Some(server),
@@ -225,6 +244,34 @@ impl<'a> Selector<'a> {
 
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.inner.settings.connect
+    }
+
+    /// The client's address.
+    pub(crate) fn client(&self) -> SocketAddr {
+        self.client
+    }
+
+    /// Tells the access log's record the retries, the queue positions and
+    /// the pool's and last server's loads now.
+    pub(crate) fn trace(&self, t: &mut ServerTrace) {
+        let inner = self.inner;
+        let server = t.server.and_then(|i| inner.links.get(i));
+        let in_flight: u64 = inner.links.iter().map(|l| u64::from(l.active())).sum();
+        t.conns.retries = self.retries_done;
+        t.conns.redispatched = self.seen.redispatched;
+        t.conns.srv_queue = self.seen.srv_queue;
+        t.conns.backend_queue = self.seen.backend_queue;
+        t.conns.backend = in_flight + u64::from(inner.queues.pool_len());
+        t.conns.server = server.map_or(0, |l| u64::from(l.active()));
+    }
+
+    /// How a request no server was given to ends: `sQ` when its wait in a
+    /// queue expired, else `SC` (no server usable), as HAProxy logs them.
+    pub(crate) fn unassigned(&self) -> Termination {
+        match self.seen.queue_expired {
+            true => Termination::new(Cause::ServerTimeout, Phase::Queue),
+            false => Termination::new(Cause::ServerAbort, Phase::Connect),
+        }
     }
 }
 

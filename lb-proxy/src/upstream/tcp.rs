@@ -22,6 +22,7 @@ use super::choose::Persisted;
 use super::counters::Counters;
 use super::exchange::Slot;
 use super::select::{Failure, Selector};
+use crate::log::{Cause, Phase, ServerTrace, Termination};
 
 /// How a relay ended.
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +55,35 @@ impl Upstream {
     /// The server slot is held for the whole connection, so a server's
     /// `maxconn` counts connections, as in HAProxy.
     pub async fn relay(&self, client: TcpStream, ctx: &Ctx) -> Result<Relayed, RelayError> {
+        self.relay_logged(client, ctx, &mut ServerTrace::default())
+            .await
+    }
+
+    /// [`Upstream::relay`], telling `trace` the server, the queue and
+    /// connect times and how the connection ended, for the access log.
+    pub async fn relay_logged(
+        &self,
+        client: TcpStream,
+        ctx: &Ctx,
+        trace: &mut ServerTrace,
+    ) -> Result<Relayed, RelayError> {
         let inner = &self.inner;
         Counters::inc(&inner.counters.sessions);
         let mut select = Selector::new(inner, ctx.client, Persisted::No);
-        let (slot, server) = connect(&mut select).await?;
+        let connected = connect(&mut select, trace).await;
+        select.trace(trace);
+        let (slot, server) = connected?;
         let idle = ctx.client_timeout.min(inner.settings.server);
         let result = pump(client, server, idle).await;
+        trace.term = match &result.outcome {
+            Ok(()) => None,
+            Err(RelayError::Idle(_)) if ctx.client_timeout <= inner.settings.server => {
+                Some(Termination::new(Cause::ClientTimeout, Phase::Data))
+            }
+            Err(RelayError::Idle(_)) => Some(Termination::new(Cause::ServerTimeout, Phase::Data)),
+            // copy_bidirectional does not say which side failed.
+            Err(_) => Some(Termination::new(Cause::ServerAbort, Phase::Data)),
+        };
         let (up, down) = (result.up, result.down);
         let link = slot.link();
         for c in [&link.counters, &*inner.counters] {
@@ -76,31 +100,46 @@ impl Upstream {
 }
 
 /// A server connection, with retries and redispatch on failure.
-async fn connect(select: &mut Selector<'_>) -> Result<(Slot, TcpStream), RelayError> {
+async fn connect(
+    select: &mut Selector<'_>,
+    trace: &mut ServerTrace,
+) -> Result<(Slot, TcpStream), RelayError> {
     let inner = select.inner;
     let pool = || inner.name.to_string();
     loop {
-        let slot = select
-            .assign(None)
-            .await
-            .map_err(|_| RelayError::NoServer { pool: pool() })?;
+        let waited = Instant::now();
+        let assigned = select.assign(None).await;
+        trace.queue = Some(trace.queue.unwrap_or_default() + waited.elapsed());
+        let slot = assigned.map_err(|_| {
+            trace.term = Some(select.unassigned());
+            RelayError::NoServer { pool: pool() }
+        })?;
+        trace.server = Some(slot.server());
+        let started = Instant::now();
         let addr = slot.link().addr();
-        let error =
-            match tokio::time::timeout(select.connect_timeout(), TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    Counters::inc(&slot.link().counters.connections);
-                    return Ok((slot, stream));
-                }
-                Ok(Err(e)) => e,
-                Err(_) => io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no answer within `timeout connect`",
-                ),
-            };
+        let origin = inner.origin(select.client());
+        let connecting = super::source::connect(addr, origin, &inner.source_warned);
+        let error = match tokio::time::timeout(select.connect_timeout(), connecting).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Counters::inc(&slot.link().counters.connections);
+                trace.connect = Some(started.elapsed());
+                return Ok((slot, stream));
+            }
+            Ok(Err(e)) => e,
+            Err(_) => io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no answer within `timeout connect`",
+            ),
+        };
         tracing::debug!(pool = %pool(), server = %addr, %error, "connect failed");
         select.count(slot.server(), |c| &c.connect_errors);
         let immediate = error.kind() != io::ErrorKind::TimedOut;
+        let cause = match immediate {
+            true => Cause::ServerAbort,
+            false => Cause::ServerTimeout,
+        };
+        trace.term = Some(Termination::new(cause, Phase::Connect));
         if !select
             .retry(
                 slot,

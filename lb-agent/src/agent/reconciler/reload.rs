@@ -62,9 +62,13 @@ impl Reconciler {
         if new.interfaces != self.file.interfaces {
             warnings.push("`interfaces:` change only on restart; the running ones stay".into());
         }
+        if new.stats != self.file.stats {
+            warnings.push("`stats:` changes only on restart; the running page stays".into());
+        }
         let file = Config {
             agent: self.file.agent.clone(),
             interfaces: self.file.interfaces.clone(),
+            stats: self.file.stats.clone(),
             ..new
         };
         // The new file must also make sense with the runtime changes on top.

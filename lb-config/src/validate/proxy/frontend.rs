@@ -8,7 +8,7 @@ use super::condition::{Acls, PREDEFINED};
 use super::raw::RawFrontend;
 use super::settings::{self, Side};
 use super::words::Line;
-use super::{Context, acl, bind, rules};
+use super::{Context, acl, bind, log, reject, rules};
 use crate::diagnostic::Problems;
 use crate::positions::YamlPath;
 use crate::proxy::*;
@@ -55,6 +55,14 @@ pub(super) fn frontend(
     let forwardfor = raw.forwardfor.take();
     let forwardfor = settings::forwardfor(forwardfor, &d.forwardfor, &at.key("forwardfor"), p);
     let (acls, http_request, use_backend) = routing(&mut raw, at, cx, p);
+    let refusals = reject::RawReject {
+        src_deny: raw.src_deny.take(),
+        src_allow: raw.src_allow.take(),
+        rate_limit: raw.rate_limit.take(),
+    };
+    let reject = reject::reject(refusals, http, at, p);
+    let log_keys = log::take_log_keys!(raw);
+    let log = log::section(log_keys, &d.log, &cx.proxy.log, Some(mode), at, p);
     let default_backend = raw.default_backend.take().filter(|n| {
         cx.pools
             .check_ref(n, |why| p.error(&at.key("default_backend"), why))
@@ -72,6 +80,8 @@ pub(super) fn frontend(
         forwardfor: forwardfor.filter(|_| http),
         forwarded_proto: http && raw.forwarded_proto.unwrap_or(d.forwarded_proto),
         http_server_close: http && raw.http_server_close.unwrap_or(d.pool.http_server_close),
+        reject,
+        log,
     };
     if http && !written_default {
         warn_no_default(&f, at, p);

@@ -8,10 +8,13 @@ mod acl;
 mod bind;
 mod condition;
 mod frontend;
+mod log;
 mod pool;
 pub(crate) mod raw;
+mod reject;
 mod rules;
 mod settings;
+mod source;
 mod words;
 
 use serde_yaml::Value;
@@ -39,13 +42,26 @@ pub(super) struct Context<'a> {
 /// at its default.
 pub(super) fn proxy(raw: Option<Value>, at: &YamlPath, p: &mut Problems) -> ProxyConfig {
     let d = ProxyConfig::default();
-    let raw = match raw {
+    let mut raw = match raw {
         None | Some(Value::Null) => return d,
         Some(v) => match deserialize_all::<RawProxy>(v, at, p) {
             Some((raw, _)) => raw,
             None => return d,
         },
     };
+    let global_log = raw.log.take().unwrap_or_default();
+    let global_log = log::targets(global_log, &at.key("log"), p);
+    let log_keys = raw.defaults.as_mut().map(|d| log::take_log_keys!(d));
+    let defaults_at = at.key("defaults");
+    let mut defaults = settings::defaults(raw.defaults, &defaults_at, p);
+    defaults.log = log::section(
+        log_keys.unwrap_or_default(),
+        &FrontendLog::default(),
+        &global_log,
+        None,
+        &defaults_at,
+        p,
+    );
     let maxconn = raw
         .maxconn
         .and_then(|n| in_range(n, MAXCONN_RANGE, "maxconn", &at.key("maxconn"), p))
@@ -73,8 +89,25 @@ pub(super) fn proxy(raw: Option<Value>, at: &YamlPath, p: &mut Problems) -> Prox
         maxconn,
         max_header_size,
         max_headers,
-        defaults: settings::defaults(raw.defaults, &at.key("defaults"), p),
+        defaults,
+        log: global_log,
+        log_tag: log_tag(raw.log_tag, &at.key("log_tag"), p).unwrap_or(d.log_tag),
     }
+}
+
+/// `log_tag`: what syslog takes as a program name (RFC 5424's APP-NAME:
+/// printable ASCII, no spaces, at most 48 characters).
+fn log_tag(raw: Option<String>, at: &YamlPath, p: &mut Problems) -> Option<String> {
+    let tag = raw?;
+    let fits = !tag.is_empty() && tag.len() <= 48 && tag.bytes().all(|b| b.is_ascii_graphic());
+    if !fits || tag.contains([':', '[', ']']) {
+        p.error(
+            at,
+            format!("`{tag}` cannot be a log tag: 1 to 48 printable characters, no spaces, `:`, `[` or `]`"),
+        );
+        return None;
+    }
+    Some(tag)
 }
 
 /// `frontends:`: name → frontend, checked, then against each other (binds)

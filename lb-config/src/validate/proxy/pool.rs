@@ -18,6 +18,7 @@ pub(super) fn check_pools(frontends: &[FrontendConfig], cx: &Context, p: &mut Pr
             continue;
         };
         cookie_values(pool, paths, p);
+        super::source::check_source(pool, pool_at, p);
         let users: Vec<&FrontendConfig> = frontends
             .iter()
             .filter(|f| f.pools().contains(&pool.name.as_str()))

@@ -13,6 +13,8 @@ use crate::duration::DurationText;
 use crate::proxy::{CookieMode, HashType, ProxyMode};
 use crate::raw::{Each, Int};
 
+pub(crate) use super::source::RawSource;
+
 /// `proxy:`.
 #[derive(Deserialize)]
 #[serde(
@@ -24,6 +26,9 @@ pub(crate) struct RawProxy {
     pub max_header_size: Option<Size>,
     pub max_headers: Option<Int>,
     pub defaults: Option<RawDefaults>,
+    /// HAProxy's global `log` lines.
+    pub log: Option<Vec<Each<super::log::RawLogTarget>>>,
+    pub log_tag: Option<String>,
 }
 
 /// `proxy.defaults:` (HAProxy `defaults`): a frontend's keys and a pool's.
@@ -46,6 +51,14 @@ pub(crate) struct RawDefaults {
     pub hash_type: Option<HashType>,
     #[serde(default, deserialize_with = "crate::raw::present")]
     pub cookie: Option<Option<RawCookie>>,
+    #[serde(default, deserialize_with = "crate::raw::present")]
+    pub source: Option<Option<RawSource>>,
+    pub log: Option<super::log::RawLog>,
+    pub httplog: Option<crate::proxy::LogOption>,
+    pub tcplog: Option<crate::proxy::LogOption>,
+    pub dontlognull: Option<bool>,
+    pub log_separate_errors: Option<bool>,
+    pub dontlog_normal: Option<bool>,
 }
 
 impl RawDefaults {
@@ -68,6 +81,7 @@ macro_rules! take_pool_l7 {
             balance: $raw.balance.take(),
             hash_type: $raw.hash_type.take(),
             cookie: $raw.cookie.take(),
+            source: $raw.source.take(),
         }
     };
 }
@@ -85,6 +99,8 @@ pub(crate) struct RawPoolL7 {
     pub hash_type: Option<HashType>,
     /// Outer `None`: absent (inherited); `Some(None)`: `null` (none).
     pub cookie: Option<Option<RawCookie>>,
+    /// As `cookie`.
+    pub source: Option<Option<RawSource>>,
 }
 
 /// `timeout:` (HAProxy's `timeout …` lines); which of them a section may
@@ -159,6 +175,17 @@ pub(crate) struct RawFrontend {
     pub http_request: Option<Vec<Each<String>>>,
     pub use_backend: Option<Vec<Each<String>>>,
     pub default_backend: Option<String>,
+    /// Networks or pattern files, checked in `reject`.
+    pub src_deny: Option<Vec<Each<String>>>,
+    pub src_allow: Option<Vec<Each<String>>>,
+    pub rate_limit: Option<super::reject::RawRateLimit>,
+    /// The log keys, checked in `log`.
+    pub log: Option<super::log::RawLog>,
+    pub httplog: Option<crate::proxy::LogOption>,
+    pub tcplog: Option<crate::proxy::LogOption>,
+    pub dontlognull: Option<bool>,
+    pub log_separate_errors: Option<bool>,
+    pub dontlog_normal: Option<bool>,
 }
 
 /// One string or a list of them (`bind: "*:80"` or `bind: ["*:80", …]`).

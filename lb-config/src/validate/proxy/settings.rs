@@ -146,6 +146,8 @@ pub(super) fn defaults(raw: Option<RawDefaults>, at: &YamlPath, p: &mut Problems
         forwardfor,
         forwarded_proto: raw.forwarded_proto.unwrap_or(d.forwarded_proto),
         pool,
+        // Checked beside (`log: global` needs `proxy.log`).
+        log: d.log,
     }
 }
 
@@ -182,7 +184,10 @@ fn pool_l7(
     let cookie = cookie(raw.cookie, &base.cookie, &at.key("cookie"), p);
     let timeouts = timeouts(raw.timeout, side, &base.timeouts, &at.key("timeout"), p);
     let hash_type = raw.hash_type.unwrap_or(base.hash_type);
-    let (Some(balance), Some(retries), Some(cookie)) = (balance, retries, cookie) else {
+    let source = super::source::source(raw.source, &base.source, &at.key("source"), p);
+    let (Some(balance), Some(retries), Some(cookie), Some(source)) =
+        (balance, retries, cookie, source)
+    else {
         return None;
     };
     if written && hash_type == HashType::Consistent && !balance.hashes() {
@@ -200,6 +205,7 @@ fn pool_l7(
         abortonclose: raw.abortonclose.unwrap_or(base.abortonclose),
         http_server_close: raw.http_server_close.unwrap_or(base.http_server_close),
         timeouts,
+        source,
     })
 }
 
