@@ -114,6 +114,26 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// Waits until the client can open a connection to `vip:80` (through
+    /// whichever node owns it): owning the address is not yet serving it
+    /// (the client's ARP cache, the owner's next hops).
+    pub fn wait_served(&self, vip: IpAddr, within: Duration) -> Result<()> {
+        let to = std::net::SocketAddr::new(vip, 80);
+        let deadline = Instant::now() + within;
+        let connect = || std::net::TcpStream::connect_timeout(&to, Duration::from_millis(300));
+        loop {
+            match self.lab.client().ns.run(connect) {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    bail!("the client cannot reach {to} after {within:?}: {e}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
 /// `lb2`: a host on the bridge, made like the lab's, with forwarding off.
 fn second_router(lab: &Lab, ipv6: bool) -> Result<NetNs> {
     let ns = NetNs::new(&format!("{}-lb2", lab.prefix()))?;

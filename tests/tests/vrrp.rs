@@ -7,8 +7,6 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use std::net::TcpStream;
-
 use lb_tests::vrrp::{Keepalived, LbNode, Pair};
 use lb_tests::vrrp_conf::Router;
 use lb_tests::vrrp_probe::{Listener, Watch, gap, overlap};
@@ -32,16 +30,7 @@ fn wait_state(node: &LbNode, state: &str) {
 /// follows the gratuitous ARP): lb's XDP path to a backend, or the
 /// keepalived node's own listener.
 fn reachable(pair: &Pair, vip: IpAddr) {
-    let to = std::net::SocketAddr::new(vip, 80);
-    let deadline = Instant::now() + T;
-    let connect = || TcpStream::connect_timeout(&to, Duration::from_millis(300));
-    while let Err(e) = pair.lab.client().ns.run(connect) {
-        assert!(
-            Instant::now() < deadline,
-            "the client cannot reach {to}: {e}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    pair.wait_served(vip, T).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// keepalived on node 2 with a listener on port 80 behind its VIP.
@@ -575,6 +564,9 @@ fn use_vmac_puts_the_vip_behind_the_virtual_mac() {
         &format!("{}      use_vmac: true\n", r.lb_yaml(&pair.lab)),
     )
     .unwrap();
+    // Listed as soon as the agent answers, before it has built the instance.
+    let row = node.instance("VI_1");
+    assert_eq!(row["vrid"], 51, "no VI_1 in `vrrp status` at READY: {row}");
     let deadline = Instant::now() + T;
     while !pair
         .node(1)

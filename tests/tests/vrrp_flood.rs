@@ -72,3 +72,55 @@ fn flooded(vmac: bool) {
         assert!(neigh.contains("00:00:5e:00:01:33"), "{neigh}");
     }
 }
+
+/// The case the switch floods by itself: the master's link goes down, the
+/// bridge forgets its MAC and floods the client's frames for it to every
+/// port. Until the backup has taken over (Master_Down_Interval), nobody
+/// serves the VIP: the backup passes those frames instead of forwarding
+/// them, and forwards once it is master.
+#[test]
+fn a_backup_forwards_nothing_while_the_masters_link_is_down() {
+    let pair = Pair::new(false).unwrap();
+    let node = |n: usize, priority: u8| {
+        let r = Router::new(3, priority, 1000);
+        LbNode::start(pair.node(n), &r.lb_yaml(&pair.lab)).unwrap()
+    };
+    let master = node(1, 150);
+    master.wait_state("VI_1", "master", T).unwrap();
+    let backup = node(2, 100);
+    backup.wait_state("VI_1", "backup", T).unwrap();
+    let vip = SocketAddr::new(pair.lab.vip(false), 80);
+    let client = &pair.lab.client().ns;
+    http_get(client, None, vip, T).expect("served before the link goes down");
+
+    pair.node(1).ip(&["link", "set", "eth0", "down"]).unwrap();
+    let before = backup.reasons();
+    let short = Duration::from_millis(100);
+    let mut refused = 0;
+    // The counters as last read before the backup took the address (it
+    // announces it, and clients send it frames, only after).
+    let mut after = before.clone();
+    loop {
+        let now = backup.reasons();
+        if pair.holds(2, vip.ip()) {
+            break;
+        }
+        after = now;
+        if http_get(client, None, vip, short).is_err() {
+            refused += 1;
+        }
+    }
+    let moved = |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+    assert!(refused > 0, "no request was tried while the backup waited");
+    assert!(
+        moved("pass_other_host") > 0,
+        "nothing flooded to the backup: {after:?}"
+    );
+    assert_eq!(
+        moved("tx") + moved("redirect"),
+        0,
+        "the backup forwarded: {after:?}"
+    );
+    backup.wait_state("VI_1", "master", T).unwrap();
+    http_get(client, None, vip, T).expect("the new master serves");
+}

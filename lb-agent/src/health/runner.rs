@@ -187,6 +187,12 @@ async fn watch(
     }
     record(&table, &t, &health, None, None);
     tokio::time::sleep(first).await;
+    // When the next check is due: the last one's due time plus the
+    // interval, not its actual start plus the interval, so that a late
+    // wake-up (a busy runtime, a wait for a permit) delays one check, not
+    // every one after it; detection is `fall` intervals, not `fall`
+    // intervals plus `fall` delays.
+    let mut due = Instant::now();
     loop {
         let start = Instant::now();
         let result = {
@@ -212,8 +218,16 @@ async fn watch(
             });
         }
         record(&table, &t, &health, Some(last), change);
-        tokio::time::sleep_until(start + health.interval(&t.timing)).await;
+        due = next_due(due, health.interval(&t.timing), Instant::now());
+        tokio::time::sleep_until(due).await;
     }
+}
+
+/// The check after one due at `due`, `interval` later; never in the past
+/// (a check that fell a whole interval behind runs now, once, rather than
+/// in a burst).
+fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
+    (due + interval).max(now)
 }
 
 /// Publishes what a check saw.
@@ -258,5 +272,24 @@ fn record(
         .get_mut(&(t.aim.pool.clone(), t.aim.backend.clone()))
     {
         e.last = Some(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_check_does_not_push_back_the_ones_after_it() {
+        let t0 = Instant::now();
+        let inter = Duration::from_secs(1);
+        let ms = Duration::from_millis;
+        // Due at t0, woken 30 ms late: the next is still due at t0 + 1 s,
+        // and the one after at t0 + 2 s.
+        let next = next_due(t0, inter, t0 + ms(31));
+        assert_eq!(next, t0 + inter);
+        assert_eq!(next_due(next, inter, next + ms(45)), t0 + 2 * inter);
+        // A check that fell more than an interval behind runs at once.
+        assert_eq!(next_due(t0, inter, t0 + ms(2500)), t0 + ms(2500));
     }
 }

@@ -85,6 +85,14 @@ pub fn start(events: &EventBus, cfg: &Config) -> Vrrp {
     if cfg.vrrp.is_empty() {
         return Vrrp { stop, thread: None };
     }
+    // The rows first, here: `lb-ctl vrrp status` lists every instance as
+    // soon as the agent is ready, before its thread has built them.
+    let rows: Vec<usize> = cfg
+        .vrrp
+        .instances
+        .iter()
+        .map(|i| setup::register(i, cfg.vrrp.group_of(&i.name).map(|g| g.name.as_str())))
+        .collect();
     let (events, cfg) = (events.clone(), cfg.clone());
     let spawned = std::thread::Builder::new()
         .name("lb-vrrp".into())
@@ -93,7 +101,7 @@ pub fn start(events: &EventBus, cfg: &Config) -> Vrrp {
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(run(events, cfg, stopped)),
+                Ok(rt) => rt.block_on(run(events, cfg, rows, stopped)),
                 Err(e) => tracing::error!("vrrp: cannot start its runtime ({e}); no instance runs"),
             }
         });
@@ -103,8 +111,9 @@ pub fn start(events: &EventBus, cfg: &Config) -> Vrrp {
     Vrrp { stop, thread }
 }
 
-/// Every instance and what it tracks, until `stopped`.
-async fn run(events: EventBus, cfg: Config, stopped: watch::Receiver<bool>) {
+/// Every instance (on its status row, `rows`) and what it tracks, until
+/// `stopped`.
+async fn run(events: EventBus, cfg: Config, rows: Vec<usize>, stopped: watch::Receiver<bool>) {
     let facts = track::start(&cfg.vrrp, &cfg, &events);
     let groups: BTreeMap<String, Group> = cfg
         .vrrp
@@ -115,7 +124,7 @@ async fn run(events: EventBus, cfg: Config, stopped: watch::Receiver<bool>) {
     let all = Arc::new(cfg.vrrp.clone());
     let vmacs = open_vmacs(&cfg);
     let mut tasks = Vec::new();
-    for i in &cfg.vrrp.instances {
+    for (i, row) in cfg.vrrp.instances.iter().zip(rows) {
         let ctx = setup::Context {
             all: all.clone(),
             events: events.clone(),
@@ -128,7 +137,6 @@ async fn run(events: EventBus, cfg: Config, stopped: watch::Receiver<bool>) {
             script_timeout: cfg.notify.script_timeout,
             vmacs: vmacs.clone(),
         };
-        let row = setup::register(i, ctx.group.as_ref());
         let task = setup::run(i.clone(), ctx, row, facts.clone(), stopped.clone());
         tasks.push(tokio::spawn(task));
     }

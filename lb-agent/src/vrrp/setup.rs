@@ -40,7 +40,7 @@ pub struct Context {
 }
 
 /// The instance's row on the status board, before it runs.
-pub fn register(i: &VrrpInstance, group: Option<&Group>) -> usize {
+pub fn register(i: &VrrpInstance, group: Option<&str>) -> usize {
     let advert_ms = i.advert_int.as_millis() as u64;
     let mut row = VrrpInstanceStatus::configured(
         &i.name,
@@ -55,7 +55,7 @@ pub fn register(i: &VrrpInstance, group: Option<&Group>) -> usize {
         .iter()
         .map(|a| format!("{}/{}", a.address, a.prefix))
         .collect();
-    row.sync_group = group.map(|g| g.name.clone());
+    row.sync_group = group.map(str::to_owned);
     status::register(row)
 }
 
