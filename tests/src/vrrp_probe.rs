@@ -86,25 +86,29 @@ impl Drop for Watch {
 }
 
 /// The longest time after `from` without a successful probe: from the last
-/// success before a failure to the first success after it.
+/// success before a failure (or `from`, if later or if none came before) to
+/// the first success after it, or to the last probe when none came after
+/// (an outage the record does not see end is still an outage).
 pub fn gap(r: &Record, from: Instant) -> Duration {
     let mut longest = Duration::ZERO;
     let mut last_ok: Option<Instant> = None;
     let mut failing = false;
+    let since = |last_ok: Option<Instant>| last_ok.map_or(from, |l| l.max(from));
     for (t, ok) in r {
-        match (ok, failing) {
-            (true, true) => {
-                if let Some(l) = last_ok.filter(|l| *t > from || *l > from) {
-                    longest = longest.max(t.duration_since(l.max(from)));
-                }
-                failing = false;
-                last_ok = Some(*t);
-            }
-            (true, false) => last_ok = Some(*t),
-            (false, _) => failing = true,
+        if !ok {
+            failing = true;
+            continue;
         }
+        if failing && *t > from {
+            longest = longest.max(t.duration_since(since(last_ok)));
+        }
+        failing = false;
+        last_ok = Some(*t);
     }
-    longest
+    match r.last() {
+        Some((end, _)) if failing && *end > from => longest.max(end.duration_since(since(last_ok))),
+        _ => longest,
+    }
 }
 
 /// The longest time both records say `true` at once (each sample holds
@@ -181,6 +185,13 @@ mod tests {
         ];
         assert_eq!(gap(&r, at(0)), Duration::from_millis(30));
         assert_eq!(gap(&r, at(45)), Duration::ZERO);
+        assert_eq!(gap(&r, at(25)), Duration::from_millis(15));
+        // Failing since before the event: the gap runs from the event.
+        let broken: Record = vec![(at(0), false), (at(30), false), (at(70), true)];
+        assert_eq!(gap(&broken, at(20)), Duration::from_millis(50));
+        // Never recovered within the record: up to its last probe.
+        let down: Record = vec![(at(0), true), (at(10), false), (at(90), false)];
+        assert_eq!(gap(&down, at(5)), Duration::from_millis(85));
         let a: Record = vec![
             (at(0), true),
             (at(50), true),
