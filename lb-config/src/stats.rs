@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::proxy::Bind;
+use crate::proxy::{Bind, FrontendLog, LogFormat};
 
 /// Default of `stats.uri`: the path the seed configuration uses. HAProxy's
 /// own default, `/haproxy?stats`, carries a query and is no path.
@@ -16,6 +16,8 @@ pub const DEFAULT_REALM: &str = "lb statistics";
 /// Shortest `stats.refresh`: a page that reloads faster than this costs
 /// more than it shows.
 pub const MIN_REFRESH: Duration = Duration::from_secs(1);
+/// Default of `stats.name`: the page's frontend and pool in its log lines.
+pub const DEFAULT_NAME: &str = "stats";
 
 /// The `stats:` section. Absent, or without `bind`: no statistics page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,6 +38,12 @@ pub struct StatsConfig {
     pub hide_version: bool,
     /// Who may drain, enable, put in maintenance and set weights.
     pub admin: StatsAdmin,
+    /// The name its log lines give as frontend and pool (HAProxy's
+    /// `listen` section name, `admin_status` in the seed).
+    pub name: String,
+    /// Its access log: an httplog line per request (HAProxy's `log` in the
+    /// `listen` section, `proxy.defaults`' when absent).
+    pub log: FrontendLog,
 }
 
 impl Default for StatsConfig {
@@ -48,6 +56,11 @@ impl Default for StatsConfig {
             users: Vec::new(),
             hide_version: false,
             admin: StatsAdmin::Nobody,
+            name: DEFAULT_NAME.into(),
+            log: FrontendLog {
+                format: LogFormat::Http,
+                ..FrontendLog::default()
+            },
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use hyper::HeaderMap;
 
 use crate::balance::{self, Balancer};
-use crate::cookie::{self, CookieRules, Reply};
+use crate::cookie::{self, CookieRules, Reply, SetCookie};
 use crate::runtime::{PoolView, ServerState as ViewState};
 use crate::servers::{Load, Server, ServerSpec, ServerState};
 use crate::upstream::{Answered, Chooser, Link, Persisted, Pick, Subject};
@@ -82,9 +82,14 @@ impl Chooser for PoolChooser {
         };
         match rules.on_request(headers, self.balancer.servers()) {
             cookie::Persisted::No => Persisted::No,
+            cookie::Persisted::Invalid => Persisted::Invalid,
             cookie::Persisted::To(id) => Persisted::To(id.index()),
             cookie::Persisted::Down(id) => Persisted::Down(id.index()),
         }
+    }
+
+    fn logs_cookie(&self) -> bool {
+        self.cookie.as_ref().is_some_and(CookieRules::is_logged)
     }
 
     fn pick(&self, subject: Subject<'_>, avoid: Option<usize>) -> Pick {
@@ -108,9 +113,9 @@ impl Chooser for PoolChooser {
         self.balancer.servers().usable_count()
     }
 
-    fn on_response(&self, answered: Answered<'_>, headers: &mut HeaderMap) {
+    fn on_response(&self, answered: Answered<'_>, headers: &mut HeaderMap) -> SetCookie {
         let (Some(rules), Some(server)) = (&self.cookie, self.server(answered.server)) else {
-            return;
+            return SetCookie::None;
         };
         let reply = Reply {
             server,
@@ -118,7 +123,7 @@ impl Chooser for PoolChooser {
             method: answered.method,
             status: answered.status,
         };
-        rules.on_response(reply, headers);
+        rules.on_response(reply, headers)
     }
 }
 
@@ -127,6 +132,10 @@ impl Chooser for PoolChooser {
 impl<T: Chooser> Chooser for Arc<T> {
     fn persisted(&self, headers: &mut HeaderMap) -> Persisted {
         (**self).persisted(headers)
+    }
+
+    fn logs_cookie(&self) -> bool {
+        (**self).logs_cookie()
     }
 
     fn pick(&self, subject: Subject<'_>, avoid: Option<usize>) -> Pick {
@@ -145,7 +154,7 @@ impl<T: Chooser> Chooser for Arc<T> {
         (**self).usable_count()
     }
 
-    fn on_response(&self, answered: Answered<'_>, headers: &mut HeaderMap) {
+    fn on_response(&self, answered: Answered<'_>, headers: &mut HeaderMap) -> SetCookie {
         (**self).on_response(answered, headers)
     }
 }

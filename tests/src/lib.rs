@@ -24,6 +24,7 @@ pub mod rig;
 pub mod routed;
 pub mod rsyslog;
 pub mod stats;
+pub mod syslog;
 pub mod vrrp;
 pub mod vrrp_conf;
 pub mod vrrp_probe;

@@ -87,12 +87,22 @@ impl StatsLab {
 
     /// [`StatsLab::start`] with another `stats:` section (whole, from `stats:`).
     pub fn start_with(stats: &str) -> Result<StatsLab> {
-        let lab = Lab::new(LabSpec {
+        StatsLab::start_in(StatsLab::lab()?, stats)
+    }
+
+    /// The lab alone, for a test that binds something in it (a log
+    /// receiver) before [`StatsLab::start_in`].
+    pub fn lab() -> Result<Lab> {
+        Lab::new(LabSpec {
             backends: SERVERS.len(),
             client_aliases: 0,
             ipv6: false,
         })
-        .context("building the lab (needs root)")?;
+        .context("building the lab (needs root)")
+    }
+
+    /// Starts the backends and the agent with `stats` in `lab`.
+    pub fn start_in(lab: Lab, stats: &str) -> Result<StatsLab> {
         let http = lab.start_http(80).context("HTTP backends")?;
         let agent = Agent::start(&lab, &format!("{}{stats}", config(&lab)))?;
         Ok(StatsLab { agent, http, lab })

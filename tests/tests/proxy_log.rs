@@ -13,6 +13,7 @@ use lb_tests::{
     http::{HttpBackend, connect},
     lab::{Lab, LabSpec},
     rsyslog::Rsyslog,
+    syslog::{self, next_line},
 };
 
 const PORT: u16 = 8080;
@@ -32,11 +33,16 @@ fn lab() -> (Lab, Vec<HttpBackend>) {
 
 /// One pool `web` (b1) behind frontend `main`, logging to `targets`.
 fn config(lab: &Lab, targets: &str) -> String {
+    config_with(lab, targets, "", "")
+}
+
+/// [`config`] with more keys for the pool (whole lines) and for b1.
+fn config_with(lab: &Lab, targets: &str, pool: &str, b1_keys: &str) -> String {
     format!(
         "pools:
   web:
-    backends:
-      - {{name: b1, address: {b1}, port: 80}}
+{pool}    backends:
+      - {{name: b1, address: {b1}, port: 80{b1_keys}}}
 proxy:
   log: [{targets}]
   defaults:
@@ -54,6 +60,15 @@ frontends:
 
 /// A GET from the client namespace; its status.
 fn get(lab: &Lab, path: &str) -> u16 {
+    let text = get_with(lab, path, "");
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A GET with more header lines (each ending in CRLF); the whole answer.
+fn get_with(lab: &Lab, path: &str, headers: &str) -> String {
     let addr = SocketAddr::new(lab.lb().ip(false), PORT);
     let mut s = lab
         .client()
@@ -62,15 +77,11 @@ fn get(lab: &Lab, path: &str) -> u16 {
         .expect("netns")
         .expect("connecting to the proxy");
     s.set_read_timeout(Some(T)).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: lb\r\n{headers}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A connection from the client namespace that sends nothing and closes.
@@ -87,20 +98,7 @@ fn null_connection(lab: &Lab) {
 
 /// A UDP receiver in the agent's namespace.
 fn receiver(lab: &Lab) -> UdpSocket {
-    let s = lab
-        .lb()
-        .ns
-        .try_run(|| UdpSocket::bind("127.0.0.1:0"))
-        .expect("netns")
-        .expect("binding the receiver");
-    s.set_read_timeout(Some(T)).unwrap();
-    s
-}
-
-fn next_line(s: &UdpSocket) -> String {
-    let mut buf = [0u8; 4096];
-    let n = s.recv(&mut buf).expect("a log line within 5 s");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    syslog::receiver(&lab.lb().ns)
 }
 
 #[test]
@@ -137,6 +135,34 @@ fn one_request_is_one_httplog_line_and_a_null_connection_none() {
         .unwrap();
     let mut buf = [0u8; 64];
     assert!(rx.recv(&mut buf).is_err(), "a second line came");
+}
+
+/// The termination state of an httplog line.
+fn termination(line: &str) -> &str {
+    let (_, fields) = line.split_once(": ").expect("a `lb[pid]: ` tag");
+    fields.split(' ').nth(9).unwrap_or_default()
+}
+
+#[test]
+fn the_persistence_cookies_letters() {
+    let (lab, _http) = lab();
+    let rx = receiver(&lab);
+    let port = rx.local_addr().unwrap().port();
+    let targets = format!("{{address: \"127.0.0.1:{port}\", facility: local2}}");
+    let pool = "    cookie: {name: SERVERID, mode: insert, indirect: true}\n";
+    let _agent = Agent::start(&lab, &config_with(&lab, &targets, pool, ", cookie: s1")).unwrap();
+    // As Debian's HAProxy 2.6 logs the same requests: a first visit gets
+    // the cookie (`NI`), the next comes by it (`VN`), a stale one names no
+    // server and gets a new one (`II`).
+    let first = get_with(&lab, "/first", "").to_ascii_lowercase();
+    assert!(first.contains("set-cookie: serverid=s1; path=/"), "{first}");
+    let line = next_line(&rx);
+    assert_eq!(termination(&line), "--NI", "{line}");
+    for (cookie, want) in [("SERVERID=s1", "--VN"), ("SERVERID=gone", "--II")] {
+        get_with(&lab, "/next", &format!("Cookie: {cookie}\r\n"));
+        let line = next_line(&rx);
+        assert_eq!(termination(&line), want, "{cookie}: {line}");
+    }
 }
 
 #[test]

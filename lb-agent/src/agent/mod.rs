@@ -122,7 +122,7 @@ async fn agent(config_path: &Path, cfg: config::Config) -> Result<Outcome> {
     // Bind everything before saying READY: an address we cannot bind fails the start.
     let servers = Servers::bind(&cfg.agent)
         .await?
-        .with_stats(&cfg.stats)
+        .with_stats(&cfg.stats, &cfg.proxy.log_tag)
         .await?;
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let ctx = Ctx {

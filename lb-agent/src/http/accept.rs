@@ -1,7 +1,7 @@
 //! The accept loop every listener runs: one task per connection, a timeout
 //! on reading request heads, and on shutdown a drain with a deadline.
 
-use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -11,7 +11,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{Policy, Shared, handle};
+use super::{Policy, Shared, body::HttpRequest, handle};
 
 /// How long open connections get to finish their answer after shutdown.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -20,25 +20,34 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (EMFILE and the like) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// A TCP connection's two ends, in each of its requests' extensions (the
+/// stats page's access log names the client).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Addrs {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
 /// A listening socket the accept loop can take connections from.
 pub(super) trait Listen {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn next_conn(&self) -> impl Future<Output = io::Result<Self::Io>> + Send;
+    fn next_conn(&self) -> impl Future<Output = io::Result<(Self::Io, Option<Addrs>)>> + Send;
 }
 
 impl Listen for UnixListener {
     type Io = UnixStream;
-    async fn next_conn(&self) -> io::Result<UnixStream> {
-        self.accept().await.map(|(s, _)| s)
+    async fn next_conn(&self) -> io::Result<(UnixStream, Option<Addrs>)> {
+        self.accept().await.map(|(s, _)| (s, None))
     }
 }
 
 impl Listen for TcpListener {
     type Io = TcpStream;
-    async fn next_conn(&self) -> io::Result<TcpStream> {
-        let (s, _) = self.accept().await?;
+    async fn next_conn(&self) -> io::Result<(TcpStream, Option<Addrs>)> {
+        let (s, peer) = self.accept().await?;
         s.set_nodelay(true)?;
-        Ok(s)
+        let addrs = s.local_addr().ok().map(|local| Addrs { peer, local });
+        Ok((s, addrs))
     }
 }
 
@@ -58,8 +67,8 @@ pub(super) async fn run<L: Listen>(listener: &L, policy: Policy, shared: Arc<Sha
                 }
             }
             accepted = listener.next_conn() => match accepted {
-                Ok(io) => {
-                    conns.spawn(serve_conn(io, policy.clone(), shared.clone()));
+                Ok((io, addrs)) => {
+                    conns.spawn(serve_conn(io, addrs, policy.clone(), shared.clone()));
                 }
                 Err(e) => {
                     // EMFILE, ECONNABORTED, ...: the listener itself is fine.
@@ -81,12 +90,15 @@ pub(super) async fn run<L: Listen>(listener: &L, policy: Policy, shared: Arc<Sha
     }
 }
 
-async fn serve_conn<I>(io: I, policy: Arc<Policy>, shared: Arc<Shared>)
+async fn serve_conn<I>(io: I, addrs: Option<Addrs>, policy: Arc<Policy>, shared: Arc<Shared>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let stop = shared.stopped();
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |mut req: HttpRequest| {
+        if let Some(a) = addrs {
+            req.extensions_mut().insert(a);
+        }
         let (policy, shared) = (policy.clone(), shared.clone());
         async move { Ok::<_, Infallible>(handle(&shared, &policy, req).await) }
     });

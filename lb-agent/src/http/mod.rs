@@ -98,8 +98,9 @@ pub struct Servers {
     /// The TCP API and its token.
     api: Option<(TcpListener, String)>,
     metrics: Option<TcpListener>,
-    /// The statistics page's listener and settings.
-    stats: Option<(TcpListener, StatsConfig)>,
+    /// The statistics page's listener, settings and syslog tag
+    /// (`proxy.log_tag`).
+    stats: Option<(TcpListener, StatsConfig, String)>,
 }
 
 /// What serving shares with every connection.
@@ -137,19 +138,20 @@ impl Servers {
         })
     }
 
-    /// Binds the statistics page's listener, when `stats.bind` asks for one.
-    pub async fn with_stats(mut self, cfg: &StatsConfig) -> Result<Servers> {
+    /// Binds the statistics page's listener, when `stats.bind` asks for
+    /// one; its access log lines carry `log_tag`.
+    pub async fn with_stats(mut self, cfg: &StatsConfig, log_tag: &str) -> Result<Servers> {
         if let Some(bind) = cfg.bind {
             let listener = bind_stats(bind)
                 .with_context(|| format!("binding the statistics page on {bind}"))?;
-            self.stats = Some((listener, cfg.clone()));
+            self.stats = Some((listener, cfg.clone(), log_tag.to_owned()));
         }
         Ok(self)
     }
 
     /// The statistics page's address.
     pub fn stats_addr(&self) -> Option<SocketAddr> {
-        self.stats.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.stats.as_ref().and_then(|(l, ..)| l.local_addr().ok())
     }
 
     /// The TCP API's address (the real port when bound to port 0).
@@ -177,8 +179,8 @@ impl Servers {
         } = self;
         let mut listeners = JoinSet::new();
         let mut following = None;
-        if let Some((listener, cfg)) = stats {
-            match stats::Page::start(cfg, &shared.ctx.events) {
+        if let Some((listener, cfg, log_tag)) = stats {
+            match stats::Page::start(cfg, &log_tag, &shared.ctx.events) {
                 Ok((page, task)) => {
                     following = Some(task);
                     log_listening(&listener, "the statistics page");

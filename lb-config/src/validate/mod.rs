@@ -94,6 +94,7 @@ pub(super) fn config(raw: RawConfig, broken: &Broken, v1: bool, p: &mut Problems
     let stats_cx = stats::Context {
         agent: &agent,
         frontends: &frontends,
+        proxy: &proxy,
     };
     let stats = stats::stats(raw.stats, &root.key("stats"), &stats_cx, p);
     Config {

@@ -11,14 +11,15 @@ use crate::diagnostic::Problems;
 use crate::duration::DurationText;
 use crate::model::AgentConfig;
 use crate::positions::YamlPath;
-use crate::proxy::{Bind, FrontendConfig};
+use crate::proxy::{Bind, FrontendConfig, FrontendLog, LogFormat, ProxyConfig, ProxyMode};
 use crate::raw::deserialize_all;
-use crate::stats::{MIN_REFRESH, StatsAdmin, StatsConfig, StatsUser};
+use crate::stats::{DEFAULT_NAME, MIN_REFRESH, StatsAdmin, StatsConfig, StatsUser};
+use crate::validate::proxy::log::{RawLog, RawLogKeys, section};
 
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "stats page settings: `bind`, `uri`, `refresh`, `realm`, `auth`, `hide_version`, `admin`"
+    expecting = "stats page settings: `bind`, `uri`, `refresh`, `realm`, `auth`, `hide_version`, `admin`, `name`, `log`"
 )]
 struct RawStats {
     bind: Option<String>,
@@ -29,12 +30,16 @@ struct RawStats {
     hide_version: Option<bool>,
     /// `true`, `false` or a list of user names: read by hand for a clear error.
     admin: Option<Value>,
+    name: Option<String>,
+    log: Option<RawLog>,
 }
 
-/// What the page's address may not share.
+/// What the page's address and name may not share, and the log settings
+/// it inherits.
 pub(super) struct Context<'a> {
     pub agent: &'a AgentConfig,
     pub frontends: &'a [FrontendConfig],
+    pub proxy: &'a ProxyConfig,
 }
 
 /// The `stats:` section; its defaults (no page) when absent or `null`.
@@ -69,6 +74,10 @@ pub(super) fn stats(
             format!("stats has no `auth`: anyone who reaches {b} reads the page"),
         );
     }
+    let log = log(raw.log, at, cx.proxy, p);
+    if raw.name.is_none() {
+        warn_default_name(&log, cx, at, p);
+    }
     StatsConfig {
         bind,
         uri: raw.uri.map_or(d.uri, |u| uri(u, &at.key("uri"), p)),
@@ -77,6 +86,60 @@ pub(super) fn stats(
         users,
         hide_version: raw.hide_version.unwrap_or(d.hide_version),
         admin,
+        log,
+        name: match raw.name {
+            Some(n) => name(n, &at.key("name"), cx, p),
+            None => d.name,
+        },
+    }
+}
+
+/// The name in the page's log lines: a frontend's could be taken for it.
+fn name(text: String, at: &YamlPath, cx: &Context<'_>, p: &mut Problems) -> String {
+    if let Err(why) = crate::rules::check_name("stats", &text) {
+        p.error(at, why);
+    } else if cx.frontends.iter().any(|f| f.name == text) {
+        p.error(
+            at,
+            format!("`{text}` is a frontend's name: the page's log lines would read as its"),
+        );
+    }
+    text
+}
+
+/// The default name, when the page logs and a frontend has it too.
+fn warn_default_name(log: &FrontendLog, cx: &Context<'_>, at: &YamlPath, p: &mut Problems) {
+    let taken = cx.frontends.iter().any(|f| f.name == DEFAULT_NAME);
+    if log.enabled() && taken {
+        p.warning_at_key(
+            at,
+            format!(
+                "the page's log lines name it `{DEFAULT_NAME}`, as the frontend of that name: \
+                 give it another `name`"
+            ),
+        );
+    }
+}
+
+/// `log`: as a frontend's (`global`, `false` or targets); absent, what
+/// `proxy.defaults` says, as a HAProxy `listen` section inherits
+/// `defaults`. Always httplog lines: the page speaks HTTP.
+fn log(raw: Option<RawLog>, at: &YamlPath, proxy: &ProxyConfig, p: &mut Problems) -> FrontendLog {
+    let keys = RawLogKeys {
+        log: raw,
+        ..RawLogKeys::default()
+    };
+    let log = section(
+        keys,
+        &proxy.defaults.log,
+        &proxy.log,
+        Some(ProxyMode::Http),
+        at,
+        p,
+    );
+    FrontendLog {
+        format: LogFormat::Http,
+        ..log
     }
 }
 

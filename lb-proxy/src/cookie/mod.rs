@@ -27,9 +27,13 @@ const DATE_DELIM: u8 = b'|';
 /// What a request's persistence cookie says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persisted {
-    /// No cookie of ours, or one naming no server of the pool: balance
-    /// (and, with `insert`, set the cookie on the response).
+    /// No cookie of ours: balance (and, with `insert`, set the cookie on
+    /// the response).
     No,
+    /// A cookie of ours that is empty or names no server of the pool: as
+    /// [`Persisted::No`], but logged apart (HAProxy's `I`: a configuration
+    /// change, a cookie of another site, an attack).
+    Invalid,
     /// The cookie names this server and it is running (up or draining,
     /// whatever its weight): the request goes there.
     To(ServerId),
@@ -47,6 +51,36 @@ impl Persisted {
     pub fn is_direct_to(self, server: ServerId) -> bool {
         self == Persisted::To(server)
     }
+
+    /// What a request saying `self` and then carrying another cookie of
+    /// ours that says `next` says, as HAProxy reads them in order: the
+    /// first running server wins, a down one beats one naming nothing.
+    fn then(self, next: Persisted) -> Persisted {
+        match (self, next) {
+            (_, Persisted::No)
+            | (Persisted::To(_), _)
+            | (Persisted::Down(_), Persisted::Invalid | Persisted::Down(_)) => self,
+            _ => next,
+        }
+    }
+}
+
+/// What the cookie rules did to a response's cookie of ours (HAProxy's
+/// fourth termination-state letter), the last thing done when several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetCookie {
+    /// `N`: the server sent none and none was inserted.
+    #[default]
+    None,
+    /// `P`: the server's went to the client as it was.
+    Provided,
+    /// `R`: the server's was rewritten (`rewrite`) or prefixed (`prefix`).
+    Rewritten,
+    /// `D`: the server's was removed (`insert`, or `indirect` on a request
+    /// that came by its cookie).
+    Deleted,
+    /// `I`: lb set one (`insert`), in place of any the server sent.
+    Inserted,
 }
 
 /// A pool's `cookie` line, ready for requests.
@@ -84,6 +118,13 @@ impl CookieRules {
         }
     }
 
+    /// Whether the access log gives this cookie's letters: HAProxy writes
+    /// `--` for a bare `cookie NAME` (read, not `indirect`), which only
+    /// reads.
+    pub fn is_logged(&self) -> bool {
+        self.mode != CookieMode::Read || self.indirect
+    }
+
     /// Finds the server the request's cookie names among `servers` (the
     /// first occurrence naming a running server wins) and edits the
     /// request's `Cookie` headers: `prefix` strips `SERVER~` from the
@@ -102,11 +143,8 @@ impl CookieRules {
                     continue;
                 }
                 let (server_part, _) = self.split_value(value);
-                if !matches!(found, Persisted::To(_)) && !server_part.is_empty() {
-                    found = match lookup(servers, server_part) {
-                        Persisted::No => found,
-                        seen => seen,
-                    };
+                if !matches!(found, Persisted::To(_)) {
+                    found = found.then(lookup(servers, server_part));
                 }
                 changed |= self.edits_request(value);
             }
@@ -136,23 +174,25 @@ impl CookieRules {
     /// (`prefix`); with `insert`, a request that did not come by its cookie
     /// gets `Set-Cookie: NAME=VALUE; path=/[; HttpOnly][; Secure]`, and
     /// with `nocache` a cacheable response then gets `Cache-Control:
-    /// private`. Interim (1xx) responses are left alone.
-    pub fn on_response(&self, reply: Reply<'_>, headers: &mut HeaderMap) {
+    /// private`. Interim (1xx) responses are left alone. Returns what was
+    /// done, for the access log.
+    pub fn on_response(&self, reply: Reply<'_>, headers: &mut HeaderMap) -> SetCookie {
         let status = reply.status.as_u16();
         if status < 200 && status != 101 {
-            return;
+            return SetCookie::None;
         }
+        let mut done = SetCookie::None;
         if headers.contains_key(header::SET_COOKIE) {
-            self.edit_set_cookies(reply, headers);
+            done = self.edit_set_cookies(reply, headers);
         }
         if self.mode != CookieMode::Insert || reply.direct {
-            return;
+            return done;
         }
         // HAProxy 2.6 sends `NAME=; Expires=…1970…` here for a server
         // without a cookie value, dropping the client's stickiness to the
         // other servers; lb leaves the client's cookie alone.
         let Some(value) = reply.server.cookie() else {
-            return;
+            return done;
         };
         let mut text = format!("{}={value}; path=/", self.name);
         if self.httponly {
@@ -162,13 +202,14 @@ impl CookieRules {
             text.push_str("; Secure");
         }
         let Ok(set) = HeaderValue::try_from(text) else {
-            return;
+            return done;
         };
         let private = self.nocache && cache::is_cacheable(reply.method, reply.status, headers);
         headers.append(header::SET_COOKIE, set);
         if private {
             headers.append(header::CACHE_CONTROL, HeaderValue::from_static("private"));
         }
+        SetCookie::Inserted
     }
 
     /// A cookie value's server part, and in `prefix` mode the
@@ -225,15 +266,16 @@ impl CookieRules {
             .filter(|_| !out.is_empty())
     }
 
-    /// Removes, rewrites or prefixes the application's `Set-Cookie` of our name.
-    fn edit_set_cookies(&self, reply: Reply<'_>, headers: &mut HeaderMap) {
+    /// Removes, rewrites or prefixes the application's `Set-Cookie` of our
+    /// name; what was done to the last one.
+    fn edit_set_cookies(&self, reply: Reply<'_>, headers: &mut HeaderMap) -> SetCookie {
         let ours = |v: &HeaderValue| {
             let line = v.as_bytes();
             let item = set_cookie_item(line);
             matches!(item.text(line), (n, Some(_)) if n == self.name.as_bytes())
         };
         if !headers.get_all(header::SET_COOKIE).iter().any(ours) {
-            return;
+            return SetCookie::None;
         }
         let remove = self.mode == CookieMode::Insert || (reply.direct && self.indirect);
         let lines: Vec<HeaderValue> = headers
@@ -242,14 +284,21 @@ impl CookieRules {
             .cloned()
             .collect();
         headers.remove(header::SET_COOKIE);
+        let mut done = SetCookie::None;
         for line in lines {
             if !ours(&line) {
                 headers.append(header::SET_COOKIE, line);
-            } else if !remove {
-                let new = self.server_cookie(&line, reply.server);
-                headers.append(header::SET_COOKIE, new.unwrap_or(line));
+            } else if remove {
+                done = SetCookie::Deleted;
+            } else if let Some(new) = self.server_cookie(&line, reply.server) {
+                headers.append(header::SET_COOKIE, new);
+                done = SetCookie::Rewritten;
+            } else {
+                headers.append(header::SET_COOKIE, line);
+                done = SetCookie::Provided;
             }
         }
+        done
     }
 
     /// `rewrite`: the value replaced by the server's; `prefix`: the server's
@@ -283,13 +332,17 @@ const _: () = {
 };
 
 /// What a cookie's server part names: the first running server with that
-/// value, in pool order; else one that has it but is down.
+/// value, in pool order; else one that has it but is down; else nothing
+/// (an empty value names nothing, as in HAProxy).
 fn lookup(servers: &Servers, value: &[u8]) -> Persisted {
-    let mut down = Persisted::No;
+    if value.is_empty() {
+        return Persisted::Invalid;
+    }
+    let mut down = Persisted::Invalid;
     for id in servers.with_cookie(value) {
         match servers.get(id) {
             Some(s) if s.is_running() => return Persisted::To(id),
-            Some(_) if down == Persisted::No => down = Persisted::Down(id),
+            Some(_) if down == Persisted::Invalid => down = Persisted::Down(id),
             _ => {}
         }
     }

@@ -4,7 +4,7 @@
 use hyper::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use lb_config::proxy::{CookieConfig, CookieMode};
 
-use super::{CookieRules, Persisted, Reply};
+use super::{CookieRules, Persisted, Reply, SetCookie};
 use crate::servers::testing::{allocations, spec};
 use crate::servers::{ServerId, ServerSpec, ServerState, Servers};
 
@@ -70,13 +70,13 @@ fn insert_indirect_reads_and_removes_our_cookie() {
             &["a=1; b=2"],
         ),
         (&["SERVERID=c3"], Persisted::Down(id(3)), &[]),
-        (&["SERVERID=c9"], Persisted::No, &[]),
+        (&["SERVERID=c9"], Persisted::Invalid, &[]),
         (
             &["SERVERID=c3", "x=1; SERVERID=c2"],
             Persisted::To(id(2)),
             &["x=1"],
         ),
-        (&["SERVERID=\"c2\""], Persisted::No, &[]),
+        (&["SERVERID=\"c2\""], Persisted::Invalid, &[]),
         (
             &["a = 1 ;  SERVERID = c2 ; b=2"],
             Persisted::To(id(2)),
@@ -182,7 +182,7 @@ fn cookie_syntax_variants() {
     let cases: [(&str, Persisted); 8] = [
         ("a=1, SERVERID=c2", Persisted::To(id(2))),
         ("SERVERID=c1|AbCdE|FgHiJ", Persisted::To(id(1))),
-        ("SERVERID=", Persisted::No),
+        ("SERVERID=", Persisted::Invalid),
         ("SERVERID", Persisted::No),
         ("serverid=c1", Persisted::No),
         ("XSERVERID=c1; SERVERIDX=c2", Persisted::No),
@@ -204,8 +204,8 @@ fn prefix_strips_the_crumb_from_the_application_cookie() {
             Persisted::To(id(2)),
             "JSESSIONID=abc123; x=1",
         ),
-        ("JSESSIONID=abc123", Persisted::No, "JSESSIONID=abc123"),
-        ("JSESSIONID=c9~zzz", Persisted::No, "JSESSIONID=zzz"),
+        ("JSESSIONID=abc123", Persisted::Invalid, "JSESSIONID=abc123"),
+        ("JSESSIONID=c9~zzz", Persisted::Invalid, "JSESSIONID=zzz"),
         (
             "a=b; JSESSIONID=c1~x~y",
             Persisted::To(id(1)),
@@ -231,6 +231,19 @@ fn respond(
     status: u16,
     sent: &[(&str, &str)],
 ) -> Vec<String> {
+    respond_done(r, set, server, direct, method, status, sent).1
+}
+
+/// [`respond`], and what the rules say they did.
+fn respond_done(
+    r: &CookieRules,
+    set: &Servers,
+    server: usize,
+    direct: bool,
+    method: Method,
+    status: u16,
+    sent: &[(&str, &str)],
+) -> (SetCookie, Vec<String>) {
     let mut h = HeaderMap::new();
     for (n, v) in sent {
         h.append(
@@ -244,7 +257,7 @@ fn respond(
         method: &method,
         status: StatusCode::from_u16(status).unwrap(),
     };
-    r.on_response(reply, &mut h);
+    let done = r.on_response(reply, &mut h);
     let mut out: Vec<String> = lines(&h, header::SET_COOKIE)
         .into_iter()
         .map(|l| format!("set-cookie: {l}"))
@@ -254,7 +267,7 @@ fn respond(
             .into_iter()
             .map(|l| format!("cache-control: {l}")),
     );
-    out
+    (done, out)
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -473,4 +486,75 @@ fn a_request_without_our_cookie_allocates_nothing() {
     let mut h = cookies(&["a=1; SERVERID=c2"]);
     assert_eq!(allocations(|| seen = r.on_request(&mut h, &set)), 0);
     assert_eq!(seen, Persisted::To(id(2)));
+}
+
+#[test]
+fn a_cookie_naming_no_server_is_invalid_unless_another_names_a_down_one() {
+    let r = rules("SERVERID", CookieMode::Read, "");
+    let set = servers(&[ServerState::Up, ServerState::Up, ServerState::Down]);
+    for (sent, want) in [
+        (&["SERVERID=c9; SERVERID=c3"][..], Persisted::Down(id(3))),
+        (&["SERVERID=c3", "SERVERID=c9"][..], Persisted::Down(id(3))),
+        (&["SERVERID=c9; SERVERID="][..], Persisted::Invalid),
+        (
+            &["SERVERID=c3; SERVERID=c9; SERVERID=c1"][..],
+            Persisted::To(id(1)),
+        ),
+    ] {
+        assert_eq!(request(&r, &set, sent).0, want, "{sent:?}");
+    }
+}
+
+/// What HAProxy 2.6 logs as the fourth termination-state letter for the
+/// same exchanges (`I`, `N`, `D`, `P`, `R`).
+#[test]
+fn the_response_side_says_what_it_did() {
+    let set = servers(&[]);
+    let app = [("set-cookie", "SERVERID=app; path=/")];
+    let session = [("set-cookie", "JSESSIONID=abc; path=/")];
+    let insert = rules("SERVERID", CookieMode::Insert, "indirect");
+    let read = rules("SERVERID", CookieMode::Read, "");
+    let read_indirect = rules("SERVERID", CookieMode::Read, "indirect");
+    let rewrite = rules("SERVERID", CookieMode::Rewrite, "");
+    let prefix = rules("JSESSIONID", CookieMode::Prefix, "");
+    type Sent<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&CookieRules, usize, bool, Sent, SetCookie); 11] = [
+        // A first visit, then the next one by the cookie: `NI`, then `VN`.
+        (&insert, 2, false, &[], SetCookie::Inserted),
+        (&insert, 2, true, &[], SetCookie::None),
+        // The server's own is replaced (still `I`), or just removed.
+        (&insert, 2, false, &app, SetCookie::Inserted),
+        (&insert, 2, true, &app, SetCookie::Deleted),
+        // A server without a value: nothing set (HAProxy would expire it).
+        (&insert, 4, false, &[], SetCookie::None),
+        (&read, 1, false, &app, SetCookie::Provided),
+        (&read_indirect, 1, true, &app, SetCookie::Deleted),
+        (&rewrite, 1, false, &app, SetCookie::Rewritten),
+        (&rewrite, 4, false, &app, SetCookie::Provided),
+        (&prefix, 2, true, &session, SetCookie::Rewritten),
+        (&prefix, 2, false, &[], SetCookie::None),
+    ];
+    for (i, (r, server, direct, sent, want)) in cases.into_iter().enumerate() {
+        let (done, _) = respond_done(r, &set, server, direct, Method::GET, 200, sent);
+        assert_eq!(done, want, "case {i}");
+    }
+    // An interim response is left alone.
+    let (done, _) = respond_done(&insert, &set, 2, false, Method::GET, 100, &[]);
+    assert_eq!(done, SetCookie::None);
+}
+
+#[test]
+fn a_bare_read_cookie_is_left_out_of_the_log_as_in_haproxy() {
+    assert!(!rules("SERVERID", CookieMode::Read, "").is_logged());
+    for (mode, flags) in [
+        (CookieMode::Read, "indirect"),
+        (CookieMode::Insert, ""),
+        (CookieMode::Rewrite, ""),
+        (CookieMode::Prefix, ""),
+    ] {
+        assert!(
+            rules("SERVERID", mode, flags).is_logged(),
+            "{mode:?} {flags}"
+        );
+    }
 }

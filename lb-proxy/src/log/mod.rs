@@ -8,6 +8,7 @@
 //! own, so a slow or dead receiver never holds a request. Nothing is built
 //! when a frontend has no target.
 
+pub mod cookie;
 pub mod format;
 pub mod record;
 pub(crate) mod request;
@@ -17,9 +18,10 @@ pub mod time;
 
 use std::sync::Arc;
 
-use lb_config::proxy::{FrontendConfig, LogFormat, LogTarget, ProxyMode, Severity};
+use lb_config::proxy::{FrontendConfig, FrontendLog, LogFormat, LogTarget, ProxyMode, Severity};
 
-pub use record::{Cause, Conns, Phase, Record, ServerTrace, Termination, Timers};
+pub use cookie::CookieTrace;
+pub use record::{Cause, Conns, Phase, Record, ServerTrace, Termination, Timers, request_line};
 pub use sink::{dropped, send_failures};
 
 /// How one frontend logs, compiled from its configuration.
@@ -40,13 +42,18 @@ pub struct Setup {
 impl Setup {
     /// None when the frontend logs nothing.
     pub fn new(cfg: &FrontendConfig, tag: &str) -> Option<Arc<Setup>> {
-        let log = &cfg.log;
+        Setup::named(&cfg.name, cfg.mode, &cfg.log, tag)
+    }
+
+    /// A listener that logs as `name` without being a frontend (the
+    /// agent's stats page); None when `log` has no target.
+    pub fn named(name: &str, mode: ProxyMode, log: &FrontendLog, tag: &str) -> Option<Arc<Setup>> {
         if !log.enabled() {
             return None;
         }
         Some(Arc::new(Setup {
-            frontend: cfg.name.as_str().into(),
-            mode: cfg.mode,
+            frontend: name.into(),
+            mode,
             format: log.format,
             json: log.json,
             dontlognull: log.dontlognull,

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use lb_config::proxy::{LogFormat, ProxyMode};
 
+use super::cookie::CookieTrace;
+
 /// One line's facts.
 #[derive(Clone, Debug)]
 pub struct Record {
@@ -32,6 +34,11 @@ pub struct Record {
     pub conns: Conns,
     /// The request line; None: no valid request came (`<BADREQ>`).
     pub request: Option<String>,
+}
+
+/// A request as its line quotes it: `METHOD URI VERSION`.
+pub fn request_line<B>(req: &hyper::Request<B>) -> String {
+    format!("{} {} {:?}", req.method(), req.uri(), req.version())
 }
 
 /// HAProxy's timers; None is its `-1` (the event never happened).
@@ -83,6 +90,8 @@ pub enum Cause {
     ServerAbort,
     /// `P`: the proxy refused (invalid request or response, deny).
     Proxy,
+    /// `L`: answered locally, never passed to a server (the stats page).
+    Local,
     /// `c`: `timeout client` / `timeout http-request`.
     ClientTimeout,
     /// `s`: `timeout server` / `timeout connect` / `timeout queue`.
@@ -142,6 +151,7 @@ impl Termination {
             Cause::ClientAbort => b'C',
             Cause::ServerAbort => b'S',
             Cause::Proxy => b'P',
+            Cause::Local => b'L',
             Cause::ClientTimeout => b'c',
             Cause::ServerTimeout => b's',
         };
@@ -158,9 +168,10 @@ impl Termination {
     }
 
     /// Whether the stream failed (HAProxy's "not normal": logged at `err`
-    /// with `log-separate-errors`, kept with `dontlog-normal`).
+    /// with `log-separate-errors`, kept with `dontlog-normal`). A local
+    /// answer is normal, as HAProxy counts it.
     pub fn failed(&self) -> bool {
-        self.cause != Cause::Normal
+        !matches!(self.cause, Cause::Normal | Cause::Local)
     }
 }
 
@@ -176,4 +187,6 @@ pub struct ServerTrace {
     /// Set when the server side ended the request (no response, or its own).
     pub term: Option<Termination>,
     pub conns: Conns,
+    /// The pool's persistence cookie, when it has one.
+    pub cookie: Option<CookieTrace>,
 }

@@ -85,8 +85,7 @@ impl RequestLog {
 
     /// A new request: what the last one met is forgotten.
     pub(crate) fn begin<B>(&mut self, req: &hyper::Request<B>) {
-        let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
-        self.request = Some(line);
+        self.request = Some(super::record::request_line(req));
         self.backend = None;
         self.server = None;
         self.trace = ServerTrace::default();
@@ -129,7 +128,10 @@ impl RequestLog {
 
     fn record(&mut self, x: Exchange, started: Instant, request: Option<String>) -> Record {
         let t = &self.trace;
-        let term = x.term.or(self.routed).or(t.term).unwrap_or_default();
+        let mut term = x.term.or(self.routed).or(t.term).unwrap_or_default();
+        if let Some(c) = t.cookie {
+            term.cookie = c.letters(t.server);
+        }
         Record {
             format: self.setup.format,
             mode: ProxyMode::Http,

@@ -110,6 +110,7 @@ fn termination_codes_spell_haproxys_letters() {
         (Cause::ClientTimeout, Phase::Request, "cR--"),
         (Cause::ServerTimeout, Phase::Queue, "sQ--"),
         (Cause::ServerAbort, Phase::Headers, "SH--"),
+        (Cause::Local, Phase::Request, "LR--"),
     ];
     for (cause, phase, want) in cases {
         let (chars, n) = Termination::new(cause, phase).chars(ProxyMode::Http);
@@ -117,6 +118,19 @@ fn termination_codes_spell_haproxys_letters() {
     }
     let (chars, n) = Termination::default().chars(ProxyMode::Tcp);
     assert_eq!(&chars[..n], b"--");
+    // A pool with a cookie: its letters follow, in HTTP only.
+    let with_cookie = Termination {
+        cookie: *b"NI",
+        ..Termination::new(Cause::ServerAbort, Phase::Connect)
+    };
+    assert_eq!(with_cookie.chars(ProxyMode::Http), (*b"SCNI", 4));
+    assert_eq!(&with_cookie.chars(ProxyMode::Tcp).0[..2], b"SC");
+}
+
+#[test]
+fn a_local_answer_is_not_a_failure() {
+    assert!(!Termination::new(Cause::Local, Phase::Request).failed());
+    assert!(Termination::new(Cause::Proxy, Phase::Request).failed());
 }
 
 #[test]

@@ -8,12 +8,17 @@ use std::net::SocketAddr;
 use hyper::http::request::Parts;
 use hyper::{HeaderMap, Method, StatusCode};
 
+use crate::cookie::SetCookie;
+
 /// What the persistence cookie of a request says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persisted {
-    /// No cookie, or a value naming no server of the pool: balance (and,
-    /// with `insert`, set the cookie on the response).
+    /// No cookie: balance (and, with `insert`, set the cookie on the
+    /// response).
     No,
+    /// A cookie naming no server of the pool (or empty): as `No`, logged
+    /// apart.
+    Invalid,
     /// The cookie names this server and it may take the request: usable,
     /// or draining (persistent clients keep a draining server, as HAProxy's
     /// drained servers keep their sticky sessions).
@@ -48,6 +53,9 @@ pub trait Chooser: Send + Sync + 'static {
     /// the mode says so (`indirect`, `prefix`).
     fn persisted(&self, headers: &mut HeaderMap) -> Persisted;
 
+    /// Whether the access log gives the pool's cookie letters.
+    fn logs_cookie(&self) -> bool;
+
     /// A server for the request, not `avoid` when another will do (the one
     /// that just failed). Skips servers that are full
     /// ([`crate::servers::Server::is_full`]) when the algorithm may choose
@@ -68,8 +76,8 @@ pub trait Chooser: Send + Sync + 'static {
 
     /// Applies the cookie rules to a server's response (its `headers`):
     /// `Set-Cookie` insert, rewrite or prefix, `Cache-Control: private` for
-    /// `nocache`.
-    fn on_response(&self, answered: Answered<'_>, headers: &mut HeaderMap);
+    /// `nocache`. Returns what was done, for the access log.
+    fn on_response(&self, answered: Answered<'_>, headers: &mut HeaderMap) -> SetCookie;
 }
 
 /// A server's response as the cookie rules see it.

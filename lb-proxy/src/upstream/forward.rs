@@ -19,7 +19,7 @@ use super::response::Framing;
 use super::select::{Failure, Selector};
 use super::{Ctx, Upstream, error_response};
 use crate::headers::strip_hop_by_hop;
-use crate::log::{Cause, Phase, ServerTrace, Termination};
+use crate::log::{Cause, CookieTrace, Phase, ServerTrace, Termination};
 
 /// One request's way through the pool.
 struct Run<'a> {
@@ -60,6 +60,10 @@ impl Upstream {
         // (HAProxy does the same), so their connections can be kept.
         head.version = Version::HTTP_11;
         let persisted = inner.chooser.persisted(&mut head.headers);
+        trace.cookie = inner
+            .chooser
+            .logs_cookie()
+            .then(|| CookieTrace::new(persisted));
         let close = ctx.server_close || inner.settings.server_close;
         if close {
             head.headers
@@ -194,7 +198,12 @@ impl Run<'_> {
 
     /// The server's response on its way to the client: counted, cookie
     /// rules applied, hop-by-hop headers removed, body streamed.
-    fn respond(&self, exchanged: Exchanged, slot: Slot, request: &Parts) -> Response<ResponseBody> {
+    fn respond(
+        &mut self,
+        exchanged: Exchanged,
+        slot: Slot,
+        request: &Parts,
+    ) -> Response<ResponseBody> {
         let Exchanged { head, conn } = exchanged;
         let server = slot.server();
         let mut parts = head.parts;
@@ -206,10 +215,14 @@ impl Run<'_> {
             method: &request.method,
             status: parts.status,
         };
-        self.select
+        let set = self
+            .select
             .inner
             .chooser
             .on_response(answered, &mut parts.headers);
+        if let Some(c) = &mut self.trace.cookie {
+            c.set = set;
+        }
         let keep = head.reusable && !self.close;
         let finish = Finish::new(slot);
         if head.framing == Framing::Empty {

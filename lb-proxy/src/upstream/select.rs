@@ -65,7 +65,9 @@ impl<'a> Selector<'a> {
     pub(crate) fn new(inner: &'a Arc<Inner>, client: SocketAddr, persisted: Persisted) -> Self {
         let (target, persistent) = match persisted {
             Persisted::To(server) => (Target::Server(server), true),
-            Persisted::No | Persisted::Down(_) => (Target::Balance { avoid: None }, false),
+            Persisted::No | Persisted::Invalid | Persisted::Down(_) => {
+                (Target::Balance { avoid: None }, false)
+            }
         };
         Selector {
             inner,

@@ -63,6 +63,9 @@ fn defaults(s: &mut String, d: &Defaults) {
     if let Some(c) = &d.cookie {
         cookie(s, c);
     }
+    if let Some(addr) = d.log {
+        let _ = write!(s, "    log {addr} local2 info\n    option httplog\n");
+    }
 }
 
 fn forwardfor(s: &mut String, f: &ForwardFor) {

@@ -49,6 +49,13 @@ fn defaults(s: &mut String, d: &Defaults) {
     );
     let _ = writeln!(s, "    forwardfor: {}", forwardfor(d.forwardfor.as_ref()));
     let _ = writeln!(s, "    cookie: {}", cookie(d.cookie.as_ref()));
+    if let Some(addr) = d.log {
+        let _ = write!(
+            s,
+            "    log: [{{address: {}, facility: local2, level: info}}]\n    httplog: true\n",
+            q(&addr.to_string())
+        );
+    }
 }
 
 fn forwardfor(f: Option<&ForwardFor>) -> String {

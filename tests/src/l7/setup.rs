@@ -31,6 +31,9 @@ pub struct Defaults {
     pub forwardfor: Option<ForwardFor>,
     pub cookie: Option<Cookie>,
     pub timeouts: Timeouts,
+    /// `log ADDR local2 info` and `option httplog` (lb: `log` and
+    /// `httplog: true`): an access log line per request to a UDP socket.
+    pub log: Option<SocketAddr>,
 }
 
 impl Defaults {
@@ -45,6 +48,7 @@ impl Defaults {
             forwardfor: Some(ForwardFor::except("127.0.0.0/8")),
             cookie: Some(Cookie::read("SERVERID")),
             timeouts: Timeouts::seed(),
+            log: None,
         }
     }
 
@@ -60,6 +64,7 @@ impl Defaults {
             forwardfor: None,
             cookie: None,
             timeouts: Timeouts::seed(),
+            log: None,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The statistics page (HAProxy's `stats uri`), on the `stats.bind`
 //! listener: `URI` as HTML, `URI;csv` as HAProxy's CSV, `URI;json` as lb's
 //! JSON ([`table::Table`]); basic auth with `stats.auth`; admin actions
-//! posted to `URI`. A GET never changes anything.
+//! posted to `URI`. A GET never changes anything. With `stats.log`, every
+//! request gets an access log line ([`log`]).
 
 mod action;
 mod csrf;
 mod csv;
 mod downtime;
 mod html;
+mod log;
 mod login;
 mod table;
 
@@ -34,6 +36,7 @@ pub struct Page {
     cfg: StatsConfig,
     csrf: Csrf,
     tracked: downtime::Tracked,
+    log: Option<log::PageLog>,
 }
 
 /// What a path under the page's listener asks for.
@@ -53,32 +56,52 @@ impl std::fmt::Debug for Page {
 }
 
 impl Page {
-    /// The page for `cfg`, following `events` for downtime; the task runs
-    /// until aborted.
-    pub fn start(cfg: StatsConfig, events: &EventBus) -> anyhow::Result<(Page, JoinHandle<()>)> {
+    /// The page for `cfg`, following `events` for downtime, its log lines
+    /// tagged `log_tag`; the task runs until aborted.
+    pub fn start(
+        cfg: StatsConfig,
+        log_tag: &str,
+        events: &EventBus,
+    ) -> anyhow::Result<(Page, JoinHandle<()>)> {
         let csrf = Csrf::new()
             .map_err(|_| anyhow::anyhow!("no randomness for the stats page's CSRF key"))?;
         let (tracked, task) = downtime::Tracked::start(events);
-        Ok((Page { cfg, csrf, tracked }, task))
+        let log = log::PageLog::new(&cfg, log_tag);
+        let page = Page {
+            cfg,
+            csrf,
+            tracked,
+            log,
+        };
+        Ok((page, task))
     }
 }
 
-/// Answers one request on the stats listener.
+/// Answers one request on the stats listener, and logs it.
 pub(super) async fn respond(shared: &Shared, page: &Page, req: HttpRequest) -> HttpResponse {
+    let entry = page.log.as_ref().map(|l| l.begin(&req));
+    let (resp, answered) = answer(shared, page, req).await;
+    if let Some(entry) = entry {
+        entry.end(&resp, answered);
+    }
+    resp
+}
+
+/// The answer, and who gave it (for the log line).
+async fn answer(shared: &Shared, page: &Page, req: HttpRequest) -> (HttpResponse, log::Answered) {
     let path = req.uri().path();
     let form = match path.strip_prefix(page.cfg.uri.as_str()) {
         Some("") => Form::Html,
         Some(";csv") => Form::Csv,
         Some(";json") => Form::Json,
         _ => {
-            return text(
-                StatusCode::NOT_FOUND,
-                &format!("no page {path} (the statistics are at {})", page.cfg.uri),
-            );
+            let why = format!("no page {path} (the statistics are at {})", page.cfg.uri);
+            return (text(StatusCode::NOT_FOUND, &why), log::Answered::Elsewhere);
         }
     };
     let Some(who) = login::identify(req.headers(), &page.cfg) else {
-        return secure(login::challenge(&page.cfg.realm));
+        let challenge = secure(login::challenge(&page.cfg.realm));
+        return (challenge, log::Answered::Challenge);
     };
     let now = unix_now();
     let resp = match (req.method(), form) {
@@ -100,7 +123,7 @@ pub(super) async fn respond(shared: &Shared, page: &Page, req: HttpRequest) -> H
             method_not_allowed(allow, m, path)
         }
     };
-    secure(resp)
+    (secure(resp), log::Answered::Page)
 }
 
 /// A GET: the table now, in the form asked for.

@@ -140,7 +140,7 @@ fn target(
 
 /// A section's log keys over `base` (the defaults'); `mode` is the
 /// frontend's (None for `proxy.defaults`), `global` is `proxy.log`.
-pub(super) fn section(
+pub(crate) fn section(
     raw: RawLogKeys,
     base: &FrontendLog,
     global: &[LogTarget],

@@ -8,7 +8,7 @@ mod acl;
 mod bind;
 mod condition;
 mod frontend;
-mod log;
+pub(crate) mod log;
 mod pool;
 pub(crate) mod raw;
 mod reject;

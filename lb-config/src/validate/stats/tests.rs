@@ -159,4 +159,117 @@ fn the_reference_shows_the_defaults() {
             &StatsAdmin::Nobody
         )
     );
+    assert_eq!(
+        (&s.name, &s.log),
+        (&StatsConfig::default().name, &StatsConfig::default().log)
+    );
+}
+
+/// `proxy:` with the seed's global target and `log: global` in the defaults.
+const SEED_LOG: &str = "proxy:
+  log: [{address: 127.0.0.1, facility: local2, level: info}]
+  defaults: {log: global, httplog: true, log_separate_errors: true}
+";
+
+#[test]
+fn the_page_logs_as_proxy_defaults_unless_told_otherwise() {
+    use crate::proxy::{Facility, LogFormat, Severity};
+    // Absent: the defaults' targets, as a HAProxy `listen` inherits them.
+    let c = ok(&format!("{SEED_LOG}stats: {{bind: 127.0.0.1:9188}}\n"));
+    let log = &c.config.stats.log;
+    assert_eq!(log.targets, c.config.proxy.log);
+    assert_eq!(log.format, LogFormat::Http);
+    assert!(log.log_separate_errors, "inherited with the targets");
+    assert_eq!(c.config.stats.name, "stats");
+    // Its own target: the seed's `log 127.0.0.1 local0 err`.
+    let c = ok(&format!(
+        "{SEED_LOG}stats:
+  bind: 127.0.0.1:9188
+  name: admin_status
+  log: [{{address: 127.0.0.1, facility: local0, level: err}}]
+"
+    ));
+    let s = &c.config.stats;
+    assert_eq!(s.name, "admin_status");
+    let [t] = &s.log.targets[..] else {
+        panic!("one target: {:?}", s.log.targets)
+    };
+    assert_eq!((t.facility, t.level), (Facility::Local0, Severity::Err));
+    // `false`, and no `log` anywhere: nothing.
+    let c = ok(&format!(
+        "{SEED_LOG}stats: {{bind: 127.0.0.1:9188, log: false}}\n"
+    ));
+    assert!(!c.config.stats.log.enabled());
+    let c = ok("stats: {bind: 127.0.0.1:9188}\n");
+    assert!(!c.config.stats.log.enabled());
+    // Even with `httplog: false` in the defaults, the page logs requests.
+    let c = ok(
+        "proxy: {log: [{address: 127.0.0.1, facility: local2}], defaults: {log: global}}
+stats: {bind: 127.0.0.1:9188}
+",
+    );
+    assert_eq!(c.config.stats.log.format, LogFormat::Http);
+}
+
+#[test]
+fn log_and_name_mistakes_at_their_place() {
+    let e = errors(
+        "stats:
+  bind: 127.0.0.1:9188
+  name: main
+  log: [{address: nowhere, facility: local0}, {address: 127.0.0.1}]
+",
+    );
+    let want = [
+        "t.yaml:6:9: `main` is a frontend's name",
+        "t.yaml:7:19: `nowhere` is not a log address",
+        "t.yaml:7:47: missing `facility`",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "{got}\n  wanted: {want}\n{e:#?}");
+    }
+    let e = errors("stats: {bind: 127.0.0.1:9188, name: 'a b'}\n");
+    assert!(e[0].contains("stats name `a b` contains ' '"), "{e:#?}");
+    let e = errors("stats: {bind: 127.0.0.1:9188, log: true}\n");
+    assert!(
+        e[0].contains("`global`, `false`, or a list of log targets"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_frontend_named_stats_warns_when_the_page_logs_under_that_name() {
+    let file = |stats: &str| {
+        format!(
+            "frontends: {{stats: {{bind: '*:8080', default_backend: web}}}}
+pools: {{web: {{backends: [{{name: b1, address: 10.0.1.1, port: 80}}]}}}}
+{SEED_LOG}stats: {stats}
+"
+        )
+    };
+    let valid = |text: String| {
+        parse(&text, "t.yaml")
+            .map_err(|d| d.errors().map(ToString::to_string).collect::<Vec<_>>())
+            .expect("valid")
+    };
+    let c = valid(file("{bind: 127.0.0.1:9188}"));
+    assert!(
+        warnings(&c)
+            .iter()
+            .any(|w| w.contains("name it `stats`, as the frontend of that name")),
+        "{:#?}",
+        warnings(&c)
+    );
+    for quiet in [
+        "{bind: 127.0.0.1:9188, log: false}",
+        "{bind: 127.0.0.1:9188, name: admin_status}",
+    ] {
+        let c = valid(file(quiet));
+        assert!(
+            !warnings(&c).iter().any(|w| w.contains("as the frontend")),
+            "{quiet}: {:#?}",
+            warnings(&c)
+        );
+    }
 }
