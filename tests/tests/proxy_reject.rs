@@ -84,6 +84,34 @@ fn denied(agent: &Agent, lab: &Lab, frontend: &str, reason: &str) -> f64 {
     )
 }
 
+/// The stats page's CSV row of frontend `name` as (column → value), from
+/// `stats:` on port 9188 (user admin:admin).
+fn stats_row(lab: &Lab, name: &str) -> std::collections::HashMap<String, String> {
+    let mut s = lab
+        .client()
+        .ns
+        .try_run(|| connect(None, at(lab, 9188), T))
+        .expect("netns")
+        .expect("connecting to the stats page");
+    let req = "GET /haproxy-status;csv HTTP/1.1\r\nHost: lb\r\n\
+               Authorization: Basic YWRtaW46YWRtaW4=\r\nConnection: close\r\n\r\n";
+    s.write_all(req.as_bytes()).expect("asking for the CSV");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("reading the CSV");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let header = body.lines().next().unwrap_or_default();
+    let columns: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let row = body
+        .lines()
+        .find(|l| l.starts_with(&format!("{name},FRONTEND,")))
+        .unwrap_or_else(|| panic!("no FRONTEND row for {name}:\n{text}"));
+    columns
+        .iter()
+        .zip(row.split(','))
+        .map(|(c, v)| (c.to_string(), v.to_string()))
+        .collect()
+}
+
 /// `lb-ctl frontend list -o json`'s entry for `name`.
 fn frontend(agent: &Agent, name: &str) -> serde_json::Value {
     let list = agent.json(&["frontend", "list"]);
@@ -110,7 +138,8 @@ fn requests_over_the_rate_get_the_reply_and_other_sources_do_not() {
         ("rclose", 8083, "close"),
     ];
     let text: String = fronts.iter().map(|(n, p, r)| front(n, *p, r)).collect();
-    let agent = Agent::start(&lab, &config(&lab, &text)).unwrap();
+    let stats = "stats:\n  bind: \"*:9188\"\n  auth: [\"admin:admin\"]\n";
+    let agent = Agent::start(&lab, &(config(&lab, &text) + stats)).unwrap();
     let (me, other) = sources(&lab);
     for (name, port, reply) in fronts {
         for i in 0..3 {
@@ -133,6 +162,9 @@ fn requests_over_the_rate_get_the_reply_and_other_sources_do_not() {
         let f = frontend(&agent, name);
         assert_eq!(f["denied"]["http_req_rate"], 2, "{f}");
         assert_eq!(f["responses"]["2xx"], 4, "{f}");
+        // The stats page counts them too: HAProxy's denied requests.
+        let row = stats_row(&lab, name);
+        assert_eq!(row["dreq"], "2", "{name} on the stats page: {row:?}");
     }
     // A keep-alive connection is cut too, between two of its requests.
     let mut conn = HttpConn::open(&lab.client().ns, Some(other), at(&lab, 8083)).unwrap();

@@ -201,7 +201,14 @@ fn frontend(f: &Frontend, iid: usize) -> Row {
     r.set("stot", f.stot);
     r.set("bin", f.bin);
     r.set("bout", f.bout);
-    r.set("dreq", f.denied);
+    // HAProxy counts `tcp-request connection` refusals in `dcon` and
+    // `http-request deny` in `dreq`: the request-rate limit is the latter.
+    let refused = |why: &str| f.refused.iter().find(|(w, _)| *w == why).map_or(0, |r| r.1);
+    r.set("dreq", f.denied + refused("http_req_rate"));
+    r.set(
+        "dcon",
+        refused("deny_list") + refused("conn_rate") + refused("conn_cur"),
+    );
     r.set("ereq", f.invalid);
     r.set("status", "OPEN");
     r.set("mode", f.mode);
@@ -320,6 +327,12 @@ mod tests {
                 responses: [0, 6, 0, 2, 0, 0],
                 denied: 1,
                 invalid: 0,
+                refused: vec![
+                    ("deny_list", 2),
+                    ("conn_rate", 3),
+                    ("conn_cur", 0),
+                    ("http_req_rate", 4),
+                ],
                 packets: 0,
             }],
             pools: vec![Pool {
@@ -379,10 +392,10 @@ mod tests {
             (field(f, "status"), field(f, "type"), field(f, "slim")),
             ("OPEN", "0", "3000")
         );
-        assert_eq!(
-            (field(f, "req_tot"), field(f, "hrsp_4xx"), field(f, "dreq")),
-            ("8", "2", "1")
-        );
+        assert_eq!((field(f, "req_tot"), field(f, "hrsp_4xx")), ("8", "2"));
+        // A deny rule's 1 and the request-rate limit's 4; the lists' and
+        // connection limits' 2 + 3 are HAProxy's denied connections.
+        assert_eq!((field(f, "dreq"), field(f, "dcon")), ("5", "5"));
         assert_eq!(
             (field(s, "svname"), field(s, "status"), field(s, "type")),
             ("b1", "DRAIN", "2")

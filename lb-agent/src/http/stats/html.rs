@@ -86,7 +86,7 @@ pub fn render(t: &Table, p: &Page<'_>) -> String {
 }
 
 fn frontends(o: &mut String, list: &[Frontend]) {
-    o.push_str("<h2>Frontends and services</h2><div class=\"scroll\"><table>\n<tr><th>Name</th><th>Mode</th><th>Status</th><th>Sessions cur</th><th>limit</th><th>total</th><th>Bytes in</th><th>out</th><th>Requests</th><th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>other</th><th>Denied</th><th>Invalid</th><th>Packets</th></tr>\n");
+    o.push_str("<h2>Frontends and services</h2><div class=\"scroll\"><table>\n<tr><th>Name</th><th>Mode</th><th>Status</th><th>Sessions cur</th><th>limit</th><th>total</th><th>Bytes in</th><th>out</th><th>Requests</th><th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>other</th><th>Denied</th><th>Refused</th><th>Invalid</th><th>Packets</th></tr>\n");
     for f in list {
         let _ = write!(
             o,
@@ -106,11 +106,29 @@ fn frontends(o: &mut String, list: &[Frontend]) {
         }
         let _ = writeln!(
             o,
-            "<td>{}</td><td>{}</td><td>{}</td></tr>",
-            f.denied, f.invalid, f.packets
+            "<td>{}</td><td class=\"refused\">{}</td><td>{}</td><td>{}</td></tr>",
+            f.denied,
+            refused(&f.refused),
+            f.invalid,
+            f.packets
         );
     }
     o.push_str("</table></div>\n");
+}
+
+/// Refusals by reason, the reasons that refused anything: `conn_rate 3,
+/// http_req_rate 12`; `0` when none did.
+fn refused(by: &[(&'static str, u64)]) -> String {
+    let parts: Vec<String> = by
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(why, n)| format!("{why} {n}"))
+        .collect();
+    if parts.is_empty() {
+        "0".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 const POOL_HEAD: &str = "<tr><th>Server</th><th>Status</th><th>Check</th><th>Weight</th><th>Queue cur</th><th>max</th><th>Sessions cur</th><th>max</th><th>limit</th><th>total</th><th>Bytes in</th><th>out</th><th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>other</th><th>Conn errors</th><th>Resp errors</th><th>Retries</th><th>Redisp</th><th>L4 flows</th><th>L4 packets</th><th>Last change</th><th>Downtime</th><th>Chk down</th><th>Admin</th></tr>\n";
@@ -344,6 +362,15 @@ mod tests {
         assert!(html.contains("<button type=\"submit\" name=\"action\" value=\"drain\" data-pool=\"web&lt;1&gt;\" data-server=\"b1\">"));
         assert!(
             html.contains("value=\"set-weight\" data-pool=\"web&lt;1&gt;\" data-server=\"b2\"")
+        );
+    }
+
+    #[test]
+    fn refusals_are_shown_by_reason() {
+        assert_eq!(refused(&[("deny_list", 0), ("conn_rate", 0)]), "0");
+        assert_eq!(
+            refused(&[("deny_list", 0), ("conn_rate", 3), ("http_req_rate", 12)]),
+            "conn_rate 3, http_req_rate 12"
         );
     }
 

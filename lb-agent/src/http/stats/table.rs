@@ -42,6 +42,10 @@ pub struct Frontend {
     /// Requests refused by a rule (`dreq`), invalid requests (`ereq`).
     pub denied: u64,
     pub invalid: u64,
+    /// Connections and requests refused by `src_deny`/`src_allow` and
+    /// `rate_limit`, by reason (`deny_list`, `conn_rate`, `conn_cur`,
+    /// `http_req_rate`), as `lb-ctl frontend list` and the metrics count them.
+    pub refused: Vec<(&'static str, u64)>,
     /// Packets (L4 only).
     pub packets: u64,
 }
@@ -131,6 +135,7 @@ pub fn build(status: &Status, proxy: Option<&ProxyStats>, tracked: &Tracked, now
         requests: 0,
         responses: [0; 6],
         denied: 0,
+        refused: Vec::new(),
         invalid: 0,
         packets: s.counters.packets,
     }));
@@ -181,6 +186,10 @@ fn l7_frontend(f: &lb_proxy::stats::FrontendStats) -> Frontend {
         responses: c.responses,
         denied: c.denied,
         invalid: c.invalid,
+        refused: lb_proxy::reject::Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), c.rejected[*r as usize]))
+            .collect(),
         packets: 0,
     }
 }
