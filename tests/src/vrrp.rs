@@ -112,9 +112,7 @@ impl Pair {
             self.holds(2, vip)
         )
     }
-}
 
-impl Pair {
     /// Waits until the client can open a connection to `vip:80` (through
     /// whichever node owns it): owning the address is not yet serving it
     /// (the client's ARP cache, the owner's next hops).
