@@ -4,6 +4,7 @@ mod bench;
 mod build_ebpf;
 mod cargo;
 mod demo;
+mod disk;
 mod lab;
 mod package;
 mod packages;

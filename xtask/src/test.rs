@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Result, bail};
 
 use crate::{
-    cargo, package, packages,
+    cargo, disk, package, packages,
     process::{self, is_root, say},
     toolchain::{self, NIGHTLY},
     workspace_root,
@@ -29,6 +29,7 @@ pub fn run(args: &Test) -> Result<()> {
     if !is_root() {
         bail!("integration tests need root and BPF: run as root");
     }
+    disk::warn_if_low(workspace_root());
     let mut steps = Steps::default();
     steps.run("eBPF toolchain", toolchain::ensure_ebpf_toolchain)?;
     steps.run("Debian packages", || {
