@@ -141,6 +141,70 @@ struct Target {
     runs: Vec<Run>,
 }
 
+/// The three proxies of one mode, running, in front of `servers`; the
+/// targets in the order lb, HAProxy, nginx, direct. Dropping the processes
+/// stops them.
+struct Proxies {
+    _lb: Lb,
+    _haproxy: Haproxy,
+    _nginx: Nginx,
+    targets: [Target; 4],
+}
+
+impl Proxies {
+    fn start(
+        proxy_threads: u32,
+        server_close: bool,
+        servers: &Nginx,
+        web: [SocketAddr; 2],
+    ) -> Result<Proxies> {
+        let mut setup = seed::setup(web[0], web[0], web[1]);
+        setup.threads = Some(proxy_threads);
+        setup.defaults.http_server_close = server_close;
+        let lb = Lb::start(&setup)?;
+        let haproxy = Haproxy::start(&setup)?;
+        let bind = loopback()?;
+        let ngx = Nginx::proxy(bind, &web, proxy_threads, !server_close)?;
+        let url = |a: SocketAddr| format!("http://{a}/");
+        let targets = [
+            ("lb", url(lb.binds[0]), lb.pid()),
+            ("haproxy", url(haproxy.binds[0]), haproxy.pid()),
+            ("nginx_proxy", url(bind), ngx.pid()),
+            ("direct", url(web[0]), servers.pid()),
+        ]
+        .map(|(name, url, pid)| Target {
+            name,
+            url,
+            pid,
+            runs: Vec::new(),
+        });
+        Ok(Proxies {
+            _lb: lb,
+            _haproxy: haproxy,
+            _nginx: ngx,
+            targets,
+        })
+    }
+}
+
+/// Starts one mode's rig and keeps it up until `wait` returns, for
+/// profiling a proxy by hand; `shown` is told each target's URL and PID.
+pub fn hold(
+    proxy_threads: u32,
+    server_close: bool,
+    shown: &mut dyn FnMut(&str),
+    wait: impl FnOnce(),
+) -> Result<()> {
+    let (web1, web2) = (loopback()?, loopback()?);
+    let servers = Nginx::servers(&[web1, web2], proxy_threads)?;
+    let proxies = Proxies::start(proxy_threads, server_close, &servers, [web1, web2])?;
+    for t in &proxies.targets {
+        shown(&format!("{:<12} {:<28} pid {}", t.name, t.url, t.pid));
+    }
+    wait();
+    Ok(())
+}
+
 fn one_mode(
     args: &L7BenchArgs,
     mode: &'static str,
@@ -149,27 +213,9 @@ fn one_mode(
     web: [SocketAddr; 2],
     progress: &mut dyn FnMut(&str),
 ) -> Result<ModeReport> {
-    let mut setup = seed::setup(web[0], web[0], web[1]);
-    setup.threads = Some(args.proxy_threads);
-    setup.defaults.http_server_close = server_close;
-    let lb = Lb::start(&setup)?;
-    let haproxy = Haproxy::start(&setup)?;
-    let bind = loopback()?;
-    let ngx = Nginx::proxy(bind, &web, args.proxy_threads, !server_close)?;
-    let url = |a: SocketAddr| format!("http://{a}/");
-    let mut targets = [
-        ("lb", url(lb.binds[0]), lb.pid()),
-        ("haproxy", url(haproxy.binds[0]), haproxy.pid()),
-        ("nginx_proxy", url(bind), ngx.pid()),
-        ("direct", url(web[0]), servers.pid()),
-    ]
-    .map(|(name, url, pid)| Target {
-        name,
-        url,
-        pid,
-        runs: Vec::new(),
-    });
-    for t in &targets {
+    let mut proxies = Proxies::start(args.proxy_threads, server_close, servers, web)?;
+    let targets = &mut proxies.targets;
+    for t in targets.iter() {
         // Warm-up: connections, caches, the proxies' idle pools.
         wrk::run(
             &t.url,
@@ -186,7 +232,7 @@ fn one_mode(
             t.runs.push(run);
         }
     }
-    let [lb_f, h, n, d] = targets.map(|t| figures(t.runs));
+    let [lb_f, h, n, d] = proxies.targets.map(|t| figures(t.runs));
     Ok(ModeReport {
         mode,
         lb: lb_f,

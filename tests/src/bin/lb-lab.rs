@@ -108,6 +108,15 @@ enum Cmd {
         #[arg(long)]
         json: PathBuf,
     },
+    /// Start `bench-l7`'s rig for one mode (nginx servers; lb, HAProxy and
+    /// nginx in front) and keep it up until Enter, to profile by hand.
+    L7Rig {
+        /// Close server connections after each response (the seed's mode).
+        #[arg(long)]
+        server_close: bool,
+        #[arg(long, default_value_t = 2)]
+        proxy_threads: u32,
+    },
     /// VRRP failover gaps, lb and keepalived (docs/vrrp.md).
     BenchVrrp {
         #[arg(long, default_value_t = 5)]
@@ -207,6 +216,18 @@ fn run(cli: Cli) -> Result<()> {
             print!("{}", bench_l7::table(&report));
             bench_json::save(&report, &json)
         }
+        Cmd::L7Rig {
+            server_close,
+            proxy_threads,
+        } => bench_l7::hold(
+            proxy_threads,
+            server_close,
+            &mut |line| println!("{line}"),
+            || {
+                println!("up; Enter stops it");
+                let _ = std::io::stdin().read_line(&mut String::new());
+            },
+        ),
         Cmd::BenchVrrp { runs, seed, json } => {
             let args = VrrpBenchArgs { runs, seed };
             let report = bench_vrrp::vrrp(&args, &mut |what| eprintln!("bench: {what}"))?;
