@@ -17,6 +17,7 @@
 //! and [`Cores::start`] waits for all of them to have done so: no
 //! connection is ever served by a thread that still holds privileges.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, mpsc};
 
@@ -25,6 +26,29 @@ use tokio::sync::oneshot;
 
 use crate::ProxyError;
 use crate::confine;
+
+thread_local! {
+    /// The core this thread is ([`home`]); [`ELSEWHERE`] on any other thread.
+    static HOME: Cell<u32> = const { Cell::new(ELSEWHERE) };
+}
+
+/// [`home`] on a thread that is not a core (tests, the agent's runtime).
+pub(crate) const ELSEWHERE: u32 = u32::MAX;
+
+/// The core thread this code runs on. A socket belongs to the event loop
+/// of the thread that opened it: its readiness is seen there, and a task on
+/// another core waiting on it has to be woken across threads (an eventfd
+/// write and often a context switch). Whatever is shared between cores and
+/// holds sockets (the idle server connections) hands each core its own.
+pub(crate) fn home() -> u32 {
+    HOME.get()
+}
+
+/// Makes this thread core `i` as far as [`home`] is concerned.
+#[cfg(test)]
+pub(crate) fn pose_as(i: u32) {
+    HOME.set(i);
+}
 
 /// Where connections are served: the handles of the core threads.
 #[derive(Debug)]
@@ -114,6 +138,7 @@ type Core = (
 fn core(i: usize, keep_net_raw: bool) -> Result<Core, ProxyError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(crate::cork::flush)
         .build()
         .map_err(ProxyError::Threads)?;
     let handle = rt.handle().clone();
@@ -122,6 +147,8 @@ fn core(i: usize, keep_net_raw: bool) -> Result<Core, ProxyError> {
     let thread = std::thread::Builder::new()
         .name(format!("lb-proxy-{i}"))
         .spawn(move || {
+            HOME.set(u32::try_from(i).unwrap_or(ELSEWHERE));
+            crate::cork::enable();
             let outcome = confine::confine(keep_net_raw);
             let ok = outcome.is_ok();
             let _ = tell.send(outcome);

@@ -12,6 +12,7 @@ pub mod balance;
 mod confine;
 pub mod cookie;
 mod cores;
+mod cork;
 pub mod decide;
 pub mod front;
 mod handle;

@@ -15,6 +15,7 @@ pub mod body;
 pub mod chunked;
 pub mod counters;
 pub mod head;
+pub mod timer;
 pub mod write;
 
 #[cfg(test)]
@@ -40,6 +41,7 @@ use crate::log::{Cause, Phase, Termination};
 pub use body::{ClientBody, ClientBodyError, Reader};
 pub use counters::{FrontCounters, FrontSnapshot};
 use head::{Framing, Head, Refused};
+use timer::Timer;
 use write::Writer;
 
 /// What a frontend's connections need to know, read again before each
@@ -140,13 +142,21 @@ impl<S: Service> Conn<S> {
     /// Serves requests read through `reader` until the connection ends.
     pub async fn run(mut self, mut reader: Reader) {
         let mut scratch = Vec::new();
+        let mut timer = Timer::default();
         let mut first = true;
         while let Some(settings) = self.service.settings() {
             self.writer.timeout = settings.client;
             // The request's first byte (HAProxy's request date, and where `TR` starts).
             let mut begun = None;
             let head = match self
-                .next_head(&mut reader, &settings, first, &mut scratch, &mut begun)
+                .next_head(
+                    &mut reader,
+                    &settings,
+                    first,
+                    &mut timer,
+                    &mut scratch,
+                    &mut begun,
+                )
                 .await
             {
                 Ok(h) => h,
@@ -193,13 +203,14 @@ impl<S: Service> Conn<S> {
         reader: &mut Reader,
         s: &Settings,
         first: bool,
+        timer: &mut Timer,
         scratch: &mut Vec<httparse::Header<'static>>,
         begun: &mut Option<Instant>,
     ) -> Result<Head, NoHead> {
         let deadline = if first {
             self.accepted + s.http_request
         } else {
-            self.idle(reader, s).await?;
+            self.idle(reader, s, timer).await?;
             Instant::now() + s.http_request
         };
         loop {
@@ -216,17 +227,22 @@ impl<S: Service> Conn<S> {
                     reason: "request head over proxy.max_header_size",
                 }));
             }
-            match read_within(reader, deadline).await {
-                Err(_) => return Err(NoHead::Timeout),
-                Ok(Ok(0) | Err(_)) => return Err(NoHead::Quiet),
-                Ok(Ok(n)) => FrontCounters::add(&s.counters.bytes_in, n as u64),
+            match read_within(reader, timer, deadline).await {
+                None => return Err(NoHead::Timeout),
+                Some(Ok(0) | Err(_)) => return Err(NoHead::Quiet),
+                Some(Ok(n)) => FrontCounters::add(&s.counters.bytes_in, n as u64),
             }
         }
     }
 
     /// Between requests: waits for the first byte of the next one, at
     /// most `timeout http-keep-alive`, and not past the listener closing.
-    async fn idle(&mut self, reader: &mut Reader, s: &Settings) -> Result<(), NoHead> {
+    async fn idle(
+        &mut self,
+        reader: &mut Reader,
+        s: &Settings,
+        timer: &mut Timer,
+    ) -> Result<(), NoHead> {
         if !reader.buf.is_empty() {
             return Ok(()); // pipelined
         }
@@ -235,8 +251,8 @@ impl<S: Service> Conn<S> {
         }
         let closing = self.closing.wait_for(|c| *c);
         tokio::select! {
-            r = read_within(reader, Instant::now() + s.keep_alive) => match r {
-                Ok(Ok(n)) if n > 0 => {
+            r = read_within(reader, timer, Instant::now() + s.keep_alive) => match r {
+                Some(Ok(n)) if n > 0 => {
                     FrontCounters::add(&s.counters.bytes_in, n as u64);
                     Ok(())
                 }
@@ -355,16 +371,23 @@ impl<S: Service> Conn<S> {
     }
 }
 
-/// Reads more into `reader` by `deadline`. Data already waiting is taken
-/// without arming a timer (the common case under load).
+/// Reads more into `reader` by `deadline` (None: it passed). Data already
+/// waiting is taken without touching the timer (the common case under
+/// load).
 async fn read_within(
     reader: &mut Reader,
+    timer: &mut Timer,
     deadline: Instant,
-) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
-    if let Some(r) = std::future::poll_fn(|cx| reader.poll_fill(cx)).now_or_never() {
-        return Ok(r);
+) -> Option<std::io::Result<usize>> {
+    let mut fill = std::future::poll_fn(|cx| reader.poll_fill(cx));
+    if let Some(r) = (&mut fill).now_or_never() {
+        return Some(r);
     }
-    tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| reader.poll_fill(cx))).await
+    tokio::select! {
+        biased;
+        r = fill => Some(r),
+        () = timer.until(deadline) => None,
+    }
 }
 
 /// Where the reader is while a request is forwarded.

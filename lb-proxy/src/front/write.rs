@@ -227,15 +227,26 @@ impl Writer {
             return Ok(());
         }
         let buf = std::mem::take(&mut self.buf);
-        let r = self.write_out(&buf).await;
+        let (buf, sent) = crate::cork::write(self.io.as_ref(), buf).await;
+        let r = self.finish(&buf, sent).await;
         self.buf = buf;
         self.buf.clear();
         r
     }
 
     async fn write_out(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        // Most answers fit the socket buffer: then no timer is armed at all.
-        let sent = match self.io.try_write(bytes) {
+        let sent = self.io.try_write(bytes);
+        self.finish(bytes, sent).await
+    }
+
+    /// Writes what the first attempt (`sent`) left of `bytes`. Most answers
+    /// fit the socket buffer: then no timer is armed at all.
+    async fn finish(
+        &mut self,
+        bytes: &[u8],
+        sent: std::io::Result<usize>,
+    ) -> Result<(), WriteError> {
+        let sent = match sent {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
             Err(e) => return Err(e.into()),

@@ -215,6 +215,14 @@ impl ToServer {
         self.body.is_empty()
     }
 
+    /// The whole body when the proxy holds it already, left in place.
+    pub(crate) fn full(&self) -> Option<&Bytes> {
+        match &self.body {
+            RequestBody::Full(bytes) => bytes.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The whole body when the proxy holds it already (counted as sent).
     pub(crate) fn take_full(&mut self) -> Option<Bytes> {
         let RequestBody::Full(bytes) = &mut self.body else {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::source::{self, Origin};
 
@@ -50,33 +51,88 @@ pub(crate) struct ServerConn {
     /// origin may reuse it. Boxed: the common case (no `source`) is a null
     /// pointer, and every response body carries the connection.
     pub(crate) origin: Option<Box<SocketAddr>>,
+    /// The core whose event loop watches it ([`crate::cores::home`]): only
+    /// a request on that core reuses it.
+    pub(crate) home: u32,
+    /// Set until the handshake is known to have ended.
+    connecting: Option<Box<Connecting>>,
+}
+
+/// A handshake that may still be under way.
+#[derive(Debug)]
+struct Connecting {
+    addr: SocketAddr,
+    timeout: Duration,
+    /// When `timeout connect` runs out.
+    deadline: Instant,
 }
 
 impl ServerConn {
-    /// Opens a connection to `addr` from `origin` within `timeout`;
-    /// `warned`: whether a failure to bind was logged already.
-    pub(crate) async fn connect(
+    /// Starts a connection to `addr` from `origin` for a request that is
+    /// ready to go; the handshake may still be under way, within `timeout`,
+    /// until [`ServerConn::finish_connect`]. `warned`: whether a failure to
+    /// bind was logged already.
+    pub(crate) fn open(
         addr: SocketAddr,
         origin: Origin,
         timeout: Duration,
         warned: &AtomicBool,
     ) -> Result<ServerConn, ConnectError> {
-        let connecting = source::connect(addr, origin, warned);
-        let io = match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => return Err(ConnectError::Timeout { addr, timeout }),
-            Ok(Err(source)) => return Err(ConnectError::Io { addr, source }),
-            Ok(Ok(io)) => io,
-        };
-        // Heads and bodies are written whole; waiting to coalesce small
-        // writes only adds latency.
-        let _ = io.set_nodelay(true);
+        let io = source::start(addr, origin, warned)
+            .map_err(|source| ConnectError::Io { addr, source })?;
         Ok(ServerConn {
             io,
             buf: BytesMut::new(),
             wbuf: Vec::new(),
             served: 0,
             origin: origin.key().map(Box::new),
+            home: crate::cores::home(),
+            connecting: Some(Box::new(Connecting {
+                addr,
+                timeout,
+                deadline: Instant::now() + timeout,
+            })),
         })
+    }
+
+    /// Ends the handshake of a new connection, sending what `wbuf` holds
+    /// (the request's head) as it does: at once when the connection is up,
+    /// as it usually is on a fast network by the time the request is
+    /// ready — the request then costs no wait for writability and leaves
+    /// with the handshake's last ACK — else once the handshake ends, within
+    /// `timeout connect`. Ok: when the connection came up (now for one
+    /// that was up already). An error here means nothing was sent: the
+    /// request may go to another server.
+    pub(crate) async fn finish_connect(&mut self) -> Result<Instant, ConnectError> {
+        let Some(c) = self.connecting.take() else {
+            return Ok(Instant::now());
+        };
+        let io_error = |source| ConnectError::Io {
+            addr: c.addr,
+            source,
+        };
+        // Past tokio's readiness, which knows nothing until the event loop
+        // has seen the socket.
+        let sock = socket2::SockRef::from(&self.io);
+        match sock.send_with_flags(&self.wbuf, libc::MSG_NOSIGNAL) {
+            Ok(n) => {
+                self.wbuf.drain(..n);
+                return Ok(Instant::now());
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(io_error(e)),
+        }
+        match tokio::time::timeout_at(c.deadline, self.io.writable()).await {
+            Err(_) => Err(ConnectError::Timeout {
+                addr: c.addr,
+                timeout: c.timeout,
+            }),
+            Ok(Err(e)) => Err(io_error(e)),
+            Ok(Ok(())) => match self.io.take_error() {
+                Ok(None) => Ok(Instant::now()),
+                Ok(Some(e)) | Err(e) => Err(io_error(e)),
+            },
+        }
     }
 
     /// Whether an idle connection can carry a request: the server has not
@@ -127,7 +183,18 @@ impl ServerConn {
 
     /// Writes `wbuf` whole and empties it.
     pub(crate) async fn flush_wbuf(&mut self) -> io::Result<()> {
-        self.io.write_all(&self.wbuf).await?;
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let wbuf = std::mem::take(&mut self.wbuf);
+        let (wbuf, sent) = crate::cork::write(&self.io, wbuf).await;
+        self.wbuf = wbuf;
+        let sent = match sent {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        self.io.write_all(&self.wbuf[sent..]).await?;
         self.wbuf.clear();
         Ok(())
     }
@@ -135,5 +202,52 @@ impl ServerConn {
     /// Writes `bytes` whole.
     pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.io.write_all(bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt as _;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn open(addr: SocketAddr) -> Result<ServerConn, ConnectError> {
+        let warned = AtomicBool::new(false);
+        ServerConn::open(addr, Origin::Any, Duration::from_secs(5), &warned)
+    }
+
+    /// The request staged before the handshake ends leaves with it: the
+    /// server reads it, and the caller learns when the connection came up.
+    #[tokio::test]
+    async fn the_first_write_ends_the_handshake_and_carries_the_request() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut conn = open(listener.local_addr().expect("an address")).expect("opened");
+        conn.wbuf.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        let opened = Instant::now();
+        let up = conn.finish_connect().await.expect("connected");
+        assert!(up >= opened, "it came up after it was opened");
+        conn.flush_wbuf().await.expect("the rest, if any");
+        let (mut server, _) = listener.accept().await.expect("accept");
+        let mut got = vec![0; 18];
+        server.read_exact(&mut got).await.expect("the request");
+        assert_eq!(got, b"GET / HTTP/1.1\r\n\r\n");
+        conn.finish_connect().await.expect("a no-op once up");
+    }
+
+    /// A server that refuses is a connect error, which lets the request go
+    /// elsewhere: nothing was sent.
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("an address")
+        }; // closed: nothing listens there now
+        let mut conn = open(addr).expect("the connect starts");
+        conn.wbuf.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        match conn.finish_connect().await {
+            Err(e @ ConnectError::Io { .. }) => assert!(e.is_immediate(), "{e}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::body::{BodyError, Progress, ToServer};
 use super::conn::{ConnectError, ServerConn};
 use super::counters::Counters;
 use super::link::{Active, Link};
-use super::request::{SendError, send};
+use super::request::{SendError, send, stage};
 use super::response::{Head, HeadError, read_head};
 
 /// A slot on a server (one of its `maxconn`), given back on drop: to the
@@ -106,15 +106,13 @@ impl Finish {
 
 /// Closes a server connection that is not kept, after the response in
 /// hand has gone to the client: the close (a FIN the server must handle)
-/// stays off the response's path, as HAProxy orders it. The task runs once
-/// the current one yields, which is after its writes to the client.
-/// Outside a runtime (a body dropped at shutdown) it closes at once.
+/// stays off the response's path, as HAProxy orders it. On a core's
+/// single-threaded runtime the task spawned here runs once the current one
+/// waits, which is after its writes to the client. Outside a runtime (a
+/// body dropped at shutdown) it closes at once.
 pub(crate) fn close_later(conn: ServerConn) {
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(async move {
-            tokio::task::yield_now().await;
-            drop(conn);
-        });
+        rt.spawn(async move { drop(conn) });
     }
 }
 
@@ -147,8 +145,8 @@ pub(crate) struct Exchanged {
 }
 
 /// Sends the request (`head`, `body`) of `client` to the slot's server and
-/// waits for the response head; `connected` is set when a connection is
-/// in hand (for the access log's `Tc` and `Tr`).
+/// waits for the response head; `connected` is set to when a connection
+/// was in hand (for the access log's `Tc` and `Tr`).
 pub(crate) async fn attempt(
     slot: &Slot,
     head: &Parts,
@@ -161,28 +159,29 @@ pub(crate) async fn attempt(
     let origin = inner.origin(client);
     let (mut conn, reused) = match take_alive(link, origin.key()) {
         Some(conn) => (conn, true),
-        None => match ServerConn::connect(
+        None => match ServerConn::open(
             link.addr(),
             origin,
             inner.settings.connect,
             &inner.source_warned,
-        )
-        .await
-        {
-            Ok(conn) => {
-                Counters::inc(&link.counters.connections);
-                (conn, false)
-            }
+        ) {
+            Ok(conn) => (conn, false),
             Err(e) => return Err(Failed::Connect(e)),
         },
     };
+    let staged = stage(&mut conn, head, body);
     if reused {
         Counters::inc(&link.counters.reused);
+        *connected = Some(Instant::now());
+    } else {
+        // The head leaves as the handshake ends, under `timeout connect`.
+        let up = conn.finish_connect().await.map_err(Failed::Connect)?;
+        Counters::inc(&link.counters.connections);
+        *connected = Some(up);
     }
-    *connected = Some(Instant::now());
     let progress = body.progress();
     let exchange = async {
-        send(&mut conn, head, body).await?;
+        send(&mut conn, staged, body).await?;
         Ok::<_, ExchangeError>(read_head(&mut conn, &head.method, inner.limits).await?)
     };
     match head_within(exchange, inner.settings.server, progress.as_deref()).await {

@@ -8,6 +8,12 @@
 //! [`MAX_IDLE`]. A connection the server closed while idle is noticed when
 //! taken ([`ServerConn::is_alive`]) and skipped.
 //!
+//! A request takes only a connection opened on its own core
+//! ([`crate::cores::home`]): one from another core would be watched by
+//! that core's event loop, which would then have to wake this one for
+//! every response. With requests spread over the cores, each core keeps
+//! connections of its own.
+//!
 //! While a server has idle connections, a sweeper task looks at them every
 //! [`SWEEP_EVERY`] and closes those past their lifetime or closed by the
 //! server, so a server that gets no more requests is not left with sockets
@@ -59,18 +65,20 @@ impl IdleConns {
         self.stack.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The most recently used connection from `origin` still open and
-    /// fresh, if any. Stale ones met on the way are dropped (closing them);
-    /// whether the server closed the one returned is checked by the caller,
-    /// outside the lock. Without a `source` every connection has the same
-    /// origin and the top one is taken; with `usesrc clientip` the stack is
-    /// searched from the top for the client's own.
+    /// The most recently used connection from `origin` opened on this
+    /// core, still open and fresh, if any. Stale ones met on the way are
+    /// dropped (closing them); whether the server closed the one returned
+    /// is checked by the caller, outside the lock. The stack is searched
+    /// from the top: without a `source` every connection has the same
+    /// origin and the first of this core's is taken; with `usesrc
+    /// clientip` it has to be the client's own.
     pub(crate) fn take(&self, origin: Option<SocketAddr>) -> Option<ServerConn> {
         let now = Instant::now();
+        let home = crate::cores::home();
         let mut stack = self.lock();
-        let at = stack
-            .iter()
-            .rposition(|idle| idle.conn.origin.as_deref() == origin.as_ref())?;
+        let at = stack.iter().rposition(|idle| {
+            idle.conn.home == home && idle.conn.origin.as_deref() == origin.as_ref()
+        })?;
         if now.duration_since(stack[at].since) <= IDLE_LIFETIME {
             return stack.remove(at).map(|idle| idle.conn);
         }
@@ -176,9 +184,9 @@ mod tests {
         let addr = listener.local_addr().expect("an address");
         let origin = super::super::source::Origin::Any;
         let warned = std::sync::atomic::AtomicBool::new(false);
-        let conn = ServerConn::connect(addr, origin, Duration::from_secs(5), &warned)
-            .await
-            .expect("connect");
+        let mut conn =
+            ServerConn::open(addr, origin, Duration::from_secs(5), &warned).expect("connect");
+        conn.finish_connect().await.expect("connected");
         let (server, _) = listener.accept().await.expect("accept");
         (conn, server, addr)
     }
@@ -204,6 +212,22 @@ mod tests {
         tokio::time::sleep(IDLE_LIFETIME + SWEEP_EVERY * 2).await;
         assert_eq!(link.idle.len(), 0);
         assert_eq!(server2.read(&mut byte).await.expect("a clean close"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_only_on_the_core_that_opened_it() {
+        let (conn, _server, addr) = pair().await;
+        let link = Arc::new(Link::new("s1", addr, None));
+        link.idle.put(conn, &link);
+        let other = std::thread::spawn({
+            let link = link.clone();
+            move || {
+                crate::cores::pose_as(0);
+                link.idle.take(None).is_some()
+            }
+        });
+        assert!(!other.join().expect("the other core"), "not another core's");
+        assert!(link.idle.take(None).is_some(), "its own core's");
     }
 
     #[tokio::test]

@@ -27,23 +27,63 @@ pub(crate) enum SendError {
     Client(BodyError),
 }
 
-/// Writes the request `head` and `body` to `conn`.
+/// What [`stage`] left for [`send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Staged {
+    /// The whole request is in the write buffer (a small body with it).
+    Whole,
+    /// The body the proxy holds goes after the head, in writes of its own.
+    Large { chunked: bool },
+    /// The body is still to be read from the client.
+    Stream { chunked: bool },
+}
+
+/// Puts the request's head, and its body when the proxy holds it and it
+/// is small, in `conn.wbuf`, ready to go as soon as the connection is.
+/// Nothing is taken from `body`: a request whose connection fails can go
+/// to another server whole.
+pub(crate) fn stage(conn: &mut ServerConn, head: &Parts, body: &ToServer) -> Staged {
+    let chunked = !body.is_empty() && !head.headers.contains_key(CONTENT_LENGTH);
+    let out = &mut conn.wbuf;
+    encode_head(out, head, chunked);
+    match body.full() {
+        Some(bytes) if bytes.len() <= INLINE_BODY => {
+            if chunked {
+                chunk_line(out, bytes.len());
+            }
+            out.extend_from_slice(bytes);
+            if chunked {
+                out.extend_from_slice(b"\r\n0\r\n\r\n");
+            }
+            Staged::Whole
+        }
+        Some(_) => Staged::Large { chunked },
+        None if body.is_empty() => Staged::Whole,
+        None => Staged::Stream { chunked },
+    }
+}
+
+/// Writes the request [`stage`] prepared in `conn.wbuf`, and what is left
+/// of `body`.
 pub(crate) async fn send(
     conn: &mut ServerConn,
-    head: &Parts,
+    staged: Staged,
     body: &mut ToServer,
 ) -> Result<(), SendError> {
-    let chunked = !body.is_empty() && !head.headers.contains_key(CONTENT_LENGTH);
-    encode_head(&mut conn.wbuf, head, chunked);
-    if let Some(bytes) = body.take_full() {
-        return send_full(conn, bytes, chunked).await;
-    }
-    if body.is_empty() {
-        return conn.flush_wbuf().await.map_err(SendError::Server);
-    }
-    match stream(conn, body, chunked).await {
-        Err(SendError::Server(e)) => Err(blame(body, e)),
-        sent => sent,
+    match staged {
+        Staged::Whole => {
+            // Taken only now, so that it counts as sent.
+            let _ = body.take_full();
+            flush(conn).await
+        }
+        Staged::Large { chunked } => {
+            let bytes = body.take_full().unwrap_or_default();
+            send_large(conn, bytes, chunked).await
+        }
+        Staged::Stream { chunked } => match stream(conn, body, chunked).await {
+            Err(SendError::Server(e)) => Err(blame(body, e)),
+            sent => sent,
+        },
     }
 }
 
@@ -53,7 +93,7 @@ async fn stream(
     body: &mut ToServer,
     chunked: bool,
 ) -> Result<(), SendError> {
-    conn.flush_wbuf().await.map_err(SendError::Server)?;
+    flush(conn).await?;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(SendError::Client)?;
         let Ok(data) = frame.into_data() else {
@@ -64,7 +104,7 @@ async fn stream(
         }
         if chunked {
             chunk_line(&mut conn.wbuf, data.len());
-            conn.flush_wbuf().await.map_err(SendError::Server)?;
+            flush(conn).await?;
         }
         conn.write_all(&data).await.map_err(SendError::Server)?;
         if chunked {
@@ -100,20 +140,21 @@ fn blame(body: &mut ToServer, error: io::Error) -> SendError {
     SendError::Server(error)
 }
 
-/// A body held whole: with the head in one write when small.
-async fn send_full(conn: &mut ServerConn, bytes: Bytes, chunked: bool) -> Result<(), SendError> {
+/// A large body held whole, after the head.
+async fn send_large(conn: &mut ServerConn, bytes: Bytes, chunked: bool) -> Result<(), SendError> {
     if chunked {
         chunk_line(&mut conn.wbuf, bytes.len());
     }
-    if bytes.len() <= INLINE_BODY {
-        conn.wbuf.extend_from_slice(&bytes);
-    } else {
-        conn.flush_wbuf().await.map_err(SendError::Server)?;
-        conn.write_all(&bytes).await.map_err(SendError::Server)?;
-    }
+    flush(conn).await?;
+    conn.write_all(&bytes).await.map_err(SendError::Server)?;
     if chunked {
         conn.wbuf.extend_from_slice(b"\r\n0\r\n\r\n");
     }
+    flush(conn).await
+}
+
+/// Writes what `conn.wbuf` holds and empties it.
+async fn flush(conn: &mut ServerConn) -> Result<(), SendError> {
     conn.flush_wbuf().await.map_err(SendError::Server)
 }
 

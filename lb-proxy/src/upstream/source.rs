@@ -13,7 +13,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd as _;
+use std::os::fd::{AsRawFd as _, FromRawFd as _, IntoRawFd as _};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use lb_config::proxy::{Source, UseSrc};
@@ -67,19 +67,53 @@ pub(crate) async fn connect(
     origin: Origin,
     warned: &AtomicBool,
 ) -> io::Result<TcpStream> {
+    socket(addr, origin, warned)?.connect(addr).await
+}
+
+/// Starts connecting to `addr` from `origin` (as [`connect`]) for a
+/// request that is ready to go, without waiting for the handshake: the
+/// stream returned, watched by this thread's event loop, may still be
+/// connecting, and the first write tells. The handshake's last ACK is held
+/// back (`TCP_QUICKACK` off, HAProxy's `option tcp-smart-connect`) so it
+/// leaves with the request in one segment; only for protocols where the
+/// client speaks first, which HTTP is.
+pub(crate) fn start(
+    addr: SocketAddr,
+    origin: Origin,
+    warned: &AtomicBool,
+) -> io::Result<TcpStream> {
+    let socket = socket(addr, origin, warned)?;
+    let s = socket2::SockRef::from(&socket);
+    // Heads and bodies are written whole; waiting to coalesce small writes
+    // only adds latency.
+    s.set_tcp_nodelay(true)?;
+    s.set_tcp_quickack(false)?;
+    match s.connect(&addr.into()) {
+        Err(e) if e.raw_os_error() != Some(libc::EINPROGRESS) => return Err(e),
+        _ => {}
+    }
+    // SAFETY: the descriptor is `socket`'s own, given up by `into_raw_fd`,
+    // so the stream is its only owner.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(socket.into_raw_fd()) };
+    TcpStream::from_std(stream)
+}
+
+/// A socket of `addr`'s family, bound as `origin` says (see [`connect`]
+/// for the errors).
+fn socket(addr: SocketAddr, origin: Origin, warned: &AtomicBool) -> io::Result<TcpSocket> {
     let (from, foreign) = match origin {
-        Origin::Any => return TcpStream::connect(addr).await,
+        Origin::Any if addr.is_ipv4() => return TcpSocket::new_v4(),
+        Origin::Any => return TcpSocket::new_v6(),
         Origin::Local(a) => (a, false),
         Origin::Foreign(a) => (a, true),
     };
-    let socket = bound(addr, from, foreign).map_err(|e| {
+    bound(addr, from, foreign).map_err(|e| {
         let e = explain(e, from, addr, foreign);
         if !warned.swap(true, Relaxed) {
             tracing::warn!(server = %addr, error = %e, "cannot connect from the pool's `source`");
         }
         e
-    })?;
-    socket.connect(addr).await
+    })
 }
 
 /// A socket of `server`'s family bound to `from`.
