@@ -155,7 +155,10 @@ fn core(i: usize, keep_net_raw: bool) -> Result<Core, ProxyError> {
             if ok {
                 // Serves the tasks handed to it until told to stop (or the
                 // sender is dropped).
-                let _ = rt.block_on(stopped);
+                let _ = rt.block_on(async {
+                    tokio::spawn(crate::cork::flusher());
+                    stopped.await
+                });
             }
         })
         .map_err(ProxyError::Threads)?;

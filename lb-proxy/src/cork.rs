@@ -9,9 +9,15 @@
 //! next; writes sent together wake it once for all of them.
 //!
 //! A write is queued with its socket's descriptor and buffer, and its task
-//! waits; just before the core would wait for events (tokio's
-//! `on_thread_park`), [`flush`] makes every queued write and wakes the
-//! writers with what the kernel said. A writer whose future is dropped
+//! waits. The first write queued wakes the core's [`flusher`] task, which
+//! goes to the back of the run queue: it runs once the tasks already
+//! waiting have run — the rest of the turn — and [`flush`] makes every
+//! queued write and wakes the writers with what the kernel said. Being a
+//! task in the queue, it runs however busy the core is (a core that never
+//! runs out of ready tasks never parks, so a flush only before parking
+//! could wait for ever); the runtime also flushes before it parks
+//! (tokio's `on_thread_park`), for writes queued without a flusher. A
+//! writer whose future is dropped
 //! takes its write out of the queue first, so no write ever reaches a
 //! descriptor closed and reused in the meantime. Off the core threads (the
 //! agent's own runtime, tests) writes go out at once.
@@ -35,6 +41,8 @@ thread_local! {
     static QUEUE: RefCell<Vec<Queued>> = const { RefCell::new(Vec::new()) };
     static ON: Cell<bool> = const { Cell::new(false) };
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    /// The waker of this core's [`flusher`].
+    static FLUSHER: RefCell<Option<std::task::Waker>> = const { RefCell::new(None) };
 }
 
 /// Makes this thread gather its writes (a core thread, before it serves).
@@ -53,6 +61,21 @@ struct Done {
     slot: Mutex<Option<(Vec<u8>, io::Result<usize>)>>,
     waker: AtomicWaker,
     sent: AtomicBool,
+}
+
+/// The task that sends each turn's writes on this core (see the module's
+/// documentation); it never ends.
+pub(crate) async fn flusher() {
+    std::future::poll_fn(|cx| {
+        flush();
+        FLUSHER.with_borrow_mut(|w| {
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
+            }
+        });
+        Poll::<()>::Pending
+    })
+    .await
 }
 
 /// Sends the buffers queued by this thread's writers, and wakes them.
@@ -106,13 +129,17 @@ pub(crate) fn write<S: AsFd>(socket: &S, buf: Vec<u8>) -> Write {
         waker: AtomicWaker::new(),
         sent: AtomicBool::new(false),
     });
-    QUEUE.with_borrow_mut(|q| {
+    let first = QUEUE.with_borrow_mut(|q| {
         q.push(Queued {
             id,
             fd,
             done: done.clone(),
-        })
+        });
+        q.len() == 1
     });
+    if first {
+        FLUSHER.with_borrow(|w| w.as_ref().map(std::task::Waker::wake_by_ref));
+    }
     Write {
         state: State::Queued { id, done },
     }
@@ -231,6 +258,40 @@ mod tests {
         })
         .join()
         .expect("the core's checks pass");
+    }
+
+    /// A core whose run queue never empties (here a task that yields
+    /// for ever, so the runtime never parks) still sends its writes: the
+    /// flusher is a task in that queue.
+    #[test]
+    fn a_busy_core_still_sends_its_writes() {
+        std::thread::spawn(|| {
+            enable();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(flush)
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                tokio::spawn(flusher());
+                tokio::spawn(async {
+                    loop {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                tokio::task::yield_now().await;
+                let (ours, mut theirs) = pair();
+                let sent =
+                    tokio::time::timeout(Duration::from_secs(5), write(&ours, b"busy".to_vec()))
+                        .await
+                        .expect("sent although the core never parks")
+                        .1;
+                assert_eq!(sent.expect("sent"), 4);
+                assert_eq!(read_some(&mut theirs), b"busy");
+            });
+        })
+        .join()
+        .expect("the busy core's checks pass");
     }
 
     /// The runtime a core runs flushes by itself before it waits: a task
