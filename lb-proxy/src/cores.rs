@@ -136,11 +136,7 @@ type Core = (
 
 /// Starts core thread `i`, which confines itself first.
 fn core(i: usize, keep_net_raw: bool) -> Result<Core, ProxyError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .on_thread_park(crate::cork::flush)
-        .build()
-        .map_err(ProxyError::Threads)?;
+    let rt = crate::cork::runtime().map_err(ProxyError::Threads)?;
     let handle = rt.handle().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let (tell, confined) = mpsc::sync_channel(1);
@@ -148,17 +144,13 @@ fn core(i: usize, keep_net_raw: bool) -> Result<Core, ProxyError> {
         .name(format!("lb-proxy-{i}"))
         .spawn(move || {
             HOME.set(u32::try_from(i).unwrap_or(ELSEWHERE));
-            crate::cork::enable();
             let outcome = confine::confine(keep_net_raw);
             let ok = outcome.is_ok();
             let _ = tell.send(outcome);
             if ok {
                 // Serves the tasks handed to it until told to stop (or the
                 // sender is dropped).
-                let _ = rt.block_on(async {
-                    tokio::spawn(crate::cork::flusher());
-                    stopped.await
-                });
+                let _ = crate::cork::serve(&rt, stopped);
             }
         })
         .map_err(ProxyError::Threads)?;

@@ -50,13 +50,31 @@ pub(crate) fn enable() {
     ON.set(true);
 }
 
+/// A core's runtime: single-threaded, flushing before it parks.
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(flush)
+        .build()
+}
+
+/// Runs `f` on `rt` (from [`runtime`]) as a core does: this thread gathers
+/// its writes and the [`flusher`] sends them.
+pub(crate) fn serve<F: Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
+    enable();
+    rt.block_on(async {
+        tokio::spawn(flusher());
+        f.await
+    })
+}
+
 struct Queued {
     id: u64,
     fd: RawFd,
     done: Arc<Done>,
 }
 
-/// What a queued write comes back with: the buffer, and what `send` said.
+/// What a queued write comes back with: the buffer, and what [`send`] said.
 struct Done {
     slot: Mutex<Option<(Vec<u8>, io::Result<usize>)>>,
     waker: AtomicWaker,
@@ -92,6 +110,7 @@ pub(crate) fn flush() {
     }
 }
 
+/// Sends what the socket takes now: 0 when it takes nothing.
 fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `fd` is the socket of a writer still waiting for this write
     // (one dropped unqueues it first), so it is open; the buffer is valid
@@ -105,15 +124,24 @@ fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
         )
     };
     if n < 0 {
-        Err(io::Error::last_os_error())
+        taken(Err(io::Error::last_os_error()))
     } else {
         Ok(n as usize)
     }
 }
 
+/// A non-blocking write's outcome as a count: a socket that takes nothing
+/// now (WouldBlock) took 0 bytes.
+pub(crate) fn taken(r: io::Result<usize>) -> io::Result<usize> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        r => r,
+    }
+}
+
 /// Writes as much of `buf` as the socket takes now: at the end of the turn
 /// on a core thread, at once elsewhere. Gives the buffer back with the
-/// count sent (WouldBlock when none).
+/// count sent (0 when none).
 pub(crate) fn write<S: AsFd>(socket: &S, buf: Vec<u8>) -> Write {
     let fd = socket.as_fd().as_raw_fd();
     if !ON.get() {
@@ -266,14 +294,8 @@ mod tests {
     #[test]
     fn a_busy_core_still_sends_its_writes() {
         std::thread::spawn(|| {
-            enable();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .on_thread_park(flush)
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                tokio::spawn(flusher());
+            let rt = runtime().expect("a runtime");
+            serve(&rt, async {
                 tokio::spawn(async {
                     loop {
                         tokio::task::yield_now().await;
@@ -294,18 +316,13 @@ mod tests {
         .expect("the busy core's checks pass");
     }
 
-    /// The runtime a core runs flushes by itself before it waits: a task
-    /// that writes and then waits for the answer gets it.
+    /// A core sends its writes by itself: a task that writes and then waits
+    /// for the answer gets it.
     #[test]
-    fn a_core_runtime_flushes_before_it_waits_for_events() {
+    fn a_core_sends_its_writes_by_itself() {
         std::thread::spawn(|| {
-            enable();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .on_thread_park(flush)
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
+            let rt = runtime().expect("a runtime");
+            serve(&rt, async {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");

@@ -235,23 +235,19 @@ impl Writer {
     }
 
     async fn write_out(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        let sent = self.io.try_write(bytes);
+        let sent = crate::cork::taken(self.io.try_write(bytes));
         self.finish(bytes, sent).await
     }
 
-    /// Writes what the first attempt (`sent`) left of `bytes`. Most answers
-    /// fit the socket buffer: then no timer is armed at all.
+    /// Writes what the first attempt left of `bytes` (`sent`: the count it
+    /// took, 0 when none). Most answers fit the socket buffer: then no timer
+    /// is armed at all.
     async fn finish(
         &mut self,
         bytes: &[u8],
         sent: std::io::Result<usize>,
     ) -> Result<(), WriteError> {
-        let sent = match sent {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(e) => return Err(e.into()),
-        };
-        let rest = &bytes[sent..];
+        let rest = &bytes[sent?..];
         if !rest.is_empty() {
             match tokio::time::timeout(self.timeout, self.io.write_all(rest)).await {
                 Ok(r) => r?,

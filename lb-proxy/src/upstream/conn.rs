@@ -189,12 +189,7 @@ impl ServerConn {
         let wbuf = std::mem::take(&mut self.wbuf);
         let (wbuf, sent) = crate::cork::write(&self.io, wbuf).await;
         self.wbuf = wbuf;
-        let sent = match sent {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(e) => return Err(e),
-        };
-        self.io.write_all(&self.wbuf[sent..]).await?;
+        self.io.write_all(&self.wbuf[sent?..]).await?;
         self.wbuf.clear();
         Ok(())
     }
